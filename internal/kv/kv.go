@@ -1,0 +1,263 @@
+// Package kv is the narrow seam between VRS and Badger. Node and hub each
+// keep their own data in a kv.DB; neither sees Badger types, and Badger's
+// ErrKeyNotFound becomes ErrNotFound here.
+//
+// The options are chosen for a small server (2 cores, a few hundred MB for
+// the process): see Options for the memory budget.
+package kv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/dgraph-io/badger/v4/options"
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/vrs-federation/vrs/internal/logging"
+)
+
+// ErrNotFound is returned when a key does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Options configures a DB.
+type Options struct {
+	// Dir is the data directory. Ignored when InMemory.
+	Dir string
+	// InMemory keeps everything in memory (tests that say so only).
+	InMemory bool
+	// BlockCacheMB is Badger's block cache; default 32 MB. Values are
+	// compressed, so the cache mostly serves index and hot blocks.
+	BlockCacheMB int64
+	// IndexCacheMB bounds the table index cache; default 16 MB.
+	IndexCacheMB int64
+	// MemTableMB is the size of each of the two memtables; default 32 MB.
+	MemTableMB int64
+	// Logger receives Badger's own logging.
+	Logger hclog.Logger
+}
+
+// DB is an open store.
+type DB struct {
+	db  *badger.DB
+	log hclog.Logger
+}
+
+// Open opens (creating if needed) the store.
+//
+// The memory budget is roughly 2×MemTableMB + BlockCacheMB + IndexCacheMB,
+// about 112 MB with the defaults, rather than Badger's 256 MB block cache
+// and 64 MB memtables ×5. Writes are synced (SyncWrites) so an acknowledged
+// write survives a crash.
+func Open(o Options) (*DB, error) {
+	log := o.Logger
+	if log == nil {
+		log = logging.Discard()
+	}
+	def := func(v, d int64) int64 {
+		if v <= 0 {
+			return d
+		}
+		return v
+	}
+	const mb = 1 << 20
+	bo := badger.DefaultOptions(o.Dir).
+		WithInMemory(o.InMemory).
+		WithSyncWrites(!o.InMemory).
+		WithLogger(logging.Badger{L: log}).
+		WithLoggingLevel(badger.WARNING).
+		WithCompression(options.ZSTD).
+		WithZSTDCompressionLevel(1).
+		WithBlockCacheSize(def(o.BlockCacheMB, 32) * mb).
+		WithIndexCacheSize(def(o.IndexCacheMB, 16) * mb).
+		WithMemTableSize(def(o.MemTableMB, 32) * mb).
+		WithNumMemtables(2).
+		WithNumLevelZeroTables(4).
+		WithNumLevelZeroTablesStall(8).
+		WithNumCompactors(2).
+		WithValueLogFileSize(256 * mb).
+		WithMetricsEnabled(false)
+	if o.InMemory {
+		bo = bo.WithDir("").WithValueDir("")
+	}
+	db, err := badger.Open(bo)
+	if err != nil {
+		return nil, fmt.Errorf("open store %s: %w", o.Dir, err)
+	}
+	return &DB{db: db, log: log}, nil
+}
+
+// Close flushes and closes the store.
+func (d *DB) Close() error { return d.db.Close() }
+
+// Txn is a read or read-write transaction.
+type Txn struct{ t *badger.Txn }
+
+// Get returns a copy of the value under key, or ErrNotFound.
+func (t Txn) Get(key []byte) ([]byte, error) {
+	it, err := t.t.Get(key)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return it.ValueCopy(nil)
+}
+
+// Put sets key to value.
+func (t Txn) Put(key, value []byte) error { return t.t.Set(key, value) }
+
+// Delete removes key.
+func (t Txn) Delete(key []byte) error { return t.t.Delete(key) }
+
+// Scan calls fn for every key with the prefix, in key order, starting at
+// start (or the prefix when start is nil), until fn returns false or an
+// error. The slices are valid only during the call.
+func (t Txn) Scan(prefix, start []byte, fn func(key, value []byte) (bool, error)) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = prefix
+	it := t.t.NewIterator(opts)
+	defer it.Close()
+	if start == nil {
+		start = prefix
+	}
+	for it.Seek(start); it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		var cont bool
+		err := item.Value(func(v []byte) error {
+			var err error
+			cont, err = fn(item.Key(), v)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if !cont {
+			return nil
+		}
+	}
+	return nil
+}
+
+// ScanReverse is Scan in descending key order, starting from the last key
+// with the prefix.
+func (t Txn) ScanReverse(prefix []byte, fn func(key, value []byte) (bool, error)) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = prefix
+	opts.Reverse = true
+	it := t.t.NewIterator(opts)
+	defer it.Close()
+	seek := append(append([]byte{}, prefix...), 0xFF, 0xFF, 0xFF, 0xFF)
+	for it.Seek(seek); it.ValidForPrefix(prefix); it.Next() {
+		item := it.Item()
+		var cont bool
+		err := item.Value(func(v []byte) error {
+			var err error
+			cont, err = fn(item.Key(), v)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if !cont {
+			return nil
+		}
+	}
+	return nil
+}
+
+// View runs fn in a read-only transaction.
+func (d *DB) View(fn func(Txn) error) error {
+	return d.db.View(func(t *badger.Txn) error { return fn(Txn{t}) })
+}
+
+// ErrTooBig is returned by Update when a transaction exceeds Badger's
+// in-memory transaction limit; split the work into smaller batches.
+var ErrTooBig = errors.New("transaction too big")
+
+// Update runs fn in a read-write transaction and commits it (durably, unless
+// the store is in memory). Either all of fn's writes happen or none.
+func (d *DB) Update(fn func(Txn) error) error {
+	err := d.db.Update(func(t *badger.Txn) error { return fn(Txn{t}) })
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		return ErrTooBig
+	}
+	return err
+}
+
+// Get is a one-key read.
+func (d *DB) Get(key []byte) ([]byte, error) {
+	var v []byte
+	err := d.View(func(t Txn) error {
+		var err error
+		v, err = t.Get(key)
+		return err
+	})
+	return v, err
+}
+
+// Put is a one-key write.
+func (d *DB) Put(key, value []byte) error {
+	return d.Update(func(t Txn) error { return t.Put(key, value) })
+}
+
+// Batch writes many keys without the single-transaction size limit. It is
+// not atomic as a whole: use it for bulk loads whose atomicity is ensured
+// another way, and Update otherwise.
+type Batch struct{ wb *badger.WriteBatch }
+
+// NewBatch starts a batch.
+func (d *DB) NewBatch() *Batch { return &Batch{wb: d.db.NewWriteBatch()} }
+
+// Put queues a write.
+func (b *Batch) Put(key, value []byte) error { return b.wb.Set(key, value) }
+
+// Delete queues a delete.
+func (b *Batch) Delete(key []byte) error { return b.wb.Delete(key) }
+
+// Flush writes everything queued and waits for it.
+func (b *Batch) Flush() error { return b.wb.Flush() }
+
+// Cancel discards the batch.
+func (b *Batch) Cancel() { b.wb.Cancel() }
+
+// Backup writes a full backup stream to w (Badger's backup format).
+func (d *DB) Backup(w interface{ Write([]byte) (int, error) }) error {
+	_, err := d.db.Backup(w, 0)
+	return err
+}
+
+// Restore loads a backup stream into an empty store.
+func (d *DB) Restore(r interface{ Read([]byte) (int, error) }) error {
+	return d.db.Load(r, 256)
+}
+
+// RunGC reclaims value-log space every interval until ctx ends. It is a
+// long-running task: run it alongside the servers.
+func (d *DB) RunGC(ctx context.Context, interval time.Duration) error {
+	if interval <= 0 {
+		interval = 5 * time.Minute
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			// Rewrite value-log files while at least half of one is garbage.
+			for {
+				err := d.db.RunValueLogGC(0.5)
+				if err != nil {
+					if !errors.Is(err, badger.ErrNoRewrite) && !errors.Is(err, badger.ErrRejected) {
+						d.log.Warn("value log gc", "error", err)
+					}
+					break
+				}
+			}
+		}
+	}
+}

@@ -1,0 +1,127 @@
+package kv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func open(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(Options{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestGetPutNotFound(t *testing.T) {
+	db := open(t)
+	if _, err := db.Get([]byte("missing")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("want ErrNotFound, got %v", err)
+	}
+	if err := db.Put([]byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	v, err := db.Get([]byte("k"))
+	if err != nil || string(v) != "v" {
+		t.Fatalf("got %q, %v", v, err)
+	}
+}
+
+func TestUpdateIsAtomic(t *testing.T) {
+	db := open(t)
+	boom := errors.New("boom")
+	err := db.Update(func(tx Txn) error {
+		if err := tx.Put([]byte("a"), []byte("1")); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("want boom, got %v", err)
+	}
+	if _, err := db.Get([]byte("a")); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("write of a failed transaction is visible: %v", err)
+	}
+}
+
+func TestScanOrderAndStart(t *testing.T) {
+	db := open(t)
+	for i := range 5 {
+		if err := db.Put(fmt.Appendf(nil, "p/%d", i), []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.Put([]byte("q/0"), nil); err != nil {
+		t.Fatal(err)
+	}
+	var got [][]byte
+	err := db.View(func(tx Txn) error {
+		return tx.Scan([]byte("p/"), []byte("p/2"), func(k, _ []byte) (bool, error) {
+			got = append(got, bytes.Clone(k))
+			return len(got) < 2, nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || string(got[0]) != "p/2" || string(got[1]) != "p/3" {
+		t.Fatalf("got %q", got)
+	}
+	var last string
+	err = db.View(func(tx Txn) error {
+		return tx.ScanReverse([]byte("p/"), func(k, _ []byte) (bool, error) {
+			last = string(k)
+			return false, nil
+		})
+	})
+	if err != nil || last != "p/4" {
+		t.Fatalf("reverse scan: %q %v", last, err)
+	}
+}
+
+func TestReopenKeepsData(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Put([]byte("k"), []byte("durable")); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if v, err := db.Get([]byte("k")); err != nil || string(v) != "durable" {
+		t.Fatalf("after reopen: %q %v", v, err)
+	}
+}
+
+func TestBackupRestore(t *testing.T) {
+	src := open(t)
+	for i := range 100 {
+		if err := src.Put(fmt.Appendf(nil, "k%03d", i), fmt.Appendf(nil, "v%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := src.Backup(&buf); err != nil {
+		t.Fatal(err)
+	}
+	dst := open(t)
+	if err := dst.Restore(&buf); err != nil {
+		t.Fatal(err)
+	}
+	v, err := dst.Get([]byte("k042"))
+	if err != nil || string(v) != "v42" {
+		t.Fatalf("restored: %q %v", v, err)
+	}
+}
