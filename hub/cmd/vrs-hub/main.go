@@ -31,6 +31,7 @@ func newRootCmd() *cobra.Command {
 	g.AddFlags(root)
 	root.AddCommand(
 		newVersionCmd(),
+		newPKICmd(),
 	)
 	return root
 }

@@ -32,6 +32,7 @@ func newRootCmd() *cobra.Command {
 	g.AddFlags(root)
 	root.AddCommand(
 		newVersionCmd(),
+		newCSRCmd(),
 	)
 	return root
 }
