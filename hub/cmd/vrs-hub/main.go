@@ -32,6 +32,9 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newVersionCmd(),
 		newPKICmd(),
+		newServeCmd(g),
+		newNodesCmd(),
+		newPictureCmd(),
 	)
 	return root
 }
