@@ -3,6 +3,8 @@ package api
 import (
 	"testing"
 
+	"connectrpc.com/connect"
+
 	"github.com/vrs-federation/vrs/internal/identity"
 	hubv1 "github.com/vrs-federation/vrs/proto/vrs/hub/v1"
 	queryv1 "github.com/vrs-federation/vrs/proto/vrs/query/v1"
@@ -55,13 +57,29 @@ func TestRunStateCellsOnlyForOperators(t *testing.T) {
 	td := "vrs.local"
 	op := identity.NewContext(t.Context(), identity.ID{TrustDomain: td, Role: identity.RoleOperator, Name: "alice"})
 	partner := identity.NewContext(t.Context(), identity.ID{TrustDomain: td, Role: identity.RolePartner, Name: "unodc-research"})
-	if got := forCaller(op, run); len(got.GetStates()[0].GetCells()) != 1 {
-		t.Fatal("operator lost the states' cells")
+	s := &QueryService{reciprocity: true}
+	if got, err := s.forCaller(op, run); err != nil || len(got.GetStates()[0].GetCells()) != 1 {
+		t.Fatalf("operator lost the states' cells: %v", err)
 	}
-	if got := forCaller(partner, run); len(got.GetStates()[0].GetCells()) != 0 {
-		t.Fatal("partner sees a state's own cells")
+	if got, err := s.forCaller(partner, run); err != nil || len(got.GetStates()[0].GetCells()) != 0 {
+		t.Fatalf("partner sees a state's own cells: %v", err)
 	}
 	if len(run.GetStates()[0].GetCells()) != 1 {
 		t.Fatal("forCaller changed the stored run")
+	}
+
+	// Reciprocity: a partner bound to MYS reads the run only once MYS
+	// contributed; one bound to THA (which answered) reads it.
+	run.States[0].Status = hubv1.StateStatus_STATE_STATUS_ANSWERED
+	mys := identity.NewContext(t.Context(), identity.ID{TrustDomain: td, Role: identity.RolePartner, Name: "mys-immigration"})
+	tha := identity.NewContext(t.Context(), identity.ID{TrustDomain: td, Role: identity.RolePartner, Name: "tha-immigration"})
+	if _, err := s.forCaller(mys, run); connect.CodeOf(err) != connect.CodePermissionDenied {
+		t.Fatalf("MYS-bound partner on a run MYS did not contribute to: %v", err)
+	}
+	if _, err := s.forCaller(tha, run); err != nil {
+		t.Fatalf("THA-bound partner on a run THA contributed to: %v", err)
+	}
+	if _, err := s.WithReciprocity(false).forCaller(mys, run); err != nil {
+		t.Fatalf("reciprocity off: %v", err)
 	}
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
@@ -15,13 +16,18 @@ import (
 
 // QueryService serves federated query runs.
 type QueryService struct {
-	m *runs.Manager
+	m           *runs.Manager
+	reciprocity bool
 }
 
 var _ hubv1connect.QueryServiceHandler = (*QueryService)(nil)
 
 // NewQueryService returns a QueryService over m.
-func NewQueryService(m *runs.Manager) *QueryService { return &QueryService{m: m} }
+func NewQueryService(m *runs.Manager) *QueryService { return &QueryService{m: m, reciprocity: true} }
+
+// WithReciprocity switches reciprocity for state-bound partners (on by
+// default).
+func (s *QueryService) WithReciprocity(on bool) *QueryService { s.reciprocity = on; return s }
 
 // SubmitQuery starts a run on behalf of the verified caller.
 func (s *QueryService) SubmitQuery(ctx context.Context, req *connect.Request[hubv1.SubmitQueryRequest]) (*connect.Response[hubv1.SubmitQueryResponse], error) {
@@ -43,22 +49,41 @@ func (s *QueryService) GetRun(ctx context.Context, req *connect.Request[hubv1.Ge
 	if err != nil {
 		return nil, federationError(err)
 	}
-	return connect.NewResponse(&hubv1.GetRunResponse{Run: forCaller(ctx, r)}), nil
+	r, err = s.forCaller(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&hubv1.GetRunResponse{Run: r}), nil
 }
 
-// forCaller hides each state's own cells from everyone but CAU operators.
-// The states disclosed them to the hub; partners read the merged regional
-// table, where secondary suppression protects suppressed cells. With the
-// per-state cells a partner could add up what the hub withheld.
-func forCaller(ctx context.Context, r *hubv1.Run) *hubv1.Run {
-	if id, ok := identity.FromContext(ctx); ok && id.Role == identity.RoleOperator {
-		return r
+// forCaller shapes a run for the verified caller. CAU operators see it
+// all. Everyone else sees the merged regional table but never a state's own
+// cells: the states disclosed those to the hub, and with them a partner
+// could add up what secondary suppression withheld. A partner bound to a
+// state reads a run only if that state contributed to it (reciprocity).
+func (s *QueryService) forCaller(ctx context.Context, r *hubv1.Run) (*hubv1.Run, error) {
+	id, ok := identity.FromContext(ctx)
+	if ok && id.Role == identity.RoleOperator {
+		return r, nil
+	}
+	if cc, bound := id.BoundCountry(); ok && bound && s.reciprocity && !contributed(r, cc) {
+		return nil, connect.NewError(connect.CodePermissionDenied,
+			fmt.Errorf("reciprocity: %s did not contribute to run %s", cc, r.GetId()))
 	}
 	r = proto.Clone(r).(*hubv1.Run)
-	for _, s := range r.GetStates() {
-		s.Cells = nil
+	for _, st := range r.GetStates() {
+		st.Cells = nil
 	}
-	return r
+	return r, nil
+}
+
+func contributed(r *hubv1.Run, country string) bool {
+	for _, st := range r.GetStates() {
+		if st.GetCountry() == country && st.GetStatus() == hubv1.StateStatus_STATE_STATUS_ANSWERED {
+			return true
+		}
+	}
+	return false
 }
 
 // WatchRun streams the run now and after each change, until it completes.
@@ -78,7 +103,19 @@ func (s *QueryService) WatchRun(ctx context.Context, req *connect.Request[hubv1.
 				}
 				return nil
 			}
-			if err := stream.Send(&hubv1.WatchRunResponse{Run: forCaller(ctx, r)}); err != nil {
+			if r.GetState() == hubv1.RunState_RUN_STATE_RUNNING {
+				// Reciprocity is decided on the settled run.
+				if id, ok := identity.FromContext(ctx); ok && id.Role != identity.RoleOperator {
+					if _, bound := id.BoundCountry(); bound && s.reciprocity {
+						continue
+					}
+				}
+			}
+			r, err := s.forCaller(ctx, r)
+			if err != nil {
+				return err
+			}
+			if err := stream.Send(&hubv1.WatchRunResponse{Run: r}); err != nil {
 				return err
 			}
 		}

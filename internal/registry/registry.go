@@ -36,6 +36,7 @@ import (
 
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/vrs-federation/vrs/internal/codes"
 	recordv1 "github.com/vrs-federation/vrs/proto/vrs/record/v1"
 )
 
@@ -90,7 +91,8 @@ type Measure struct {
 	Definition string
 }
 
-// Period granularities, finest first; a period dimension has one.
+// Granularity is the coarseness of a period; the constants go from finest
+// to coarsest, so a smaller value is finer.
 type Granularity int
 
 const (
@@ -332,17 +334,17 @@ func Applies(m Measure, d Dimension) bool {
 }
 
 var (
-	countryRE     = regexp.MustCompile(`^[A-Z]{3}$`)
 	subdivisionRE = regexp.MustCompile(`^[A-Z]{2}-[A-Z0-9]{1,3}$`)
-	iccsRE        = regexp.MustCompile(`^[0-9]{2,6}$`)
 	yearRE        = regexp.MustCompile(`^[0-9]{4}$`)
 	quarterRE     = regexp.MustCompile(`^[0-9]{4}-Q[1-4]$`)
 	monthRE       = regexp.MustCompile(`^[0-9]{4}-(0[1-9]|1[0-2])$`)
 )
 
-// ValidValue reports whether v is well-formed as a cell key of d. Country,
-// subdivision and ICCS keys are checked for form only: a well-formed code
-// that no record has simply matches nothing.
+// ValidValue reports whether v is a cell key of d. Countries must be ISO
+// 3166-1 alpha-3 codes (citizenship also the ICAO codes XXA, XXB, XXC, XXX)
+// and ICCS codes must be in the built-in table (internal/codes), as records
+// are; subdivisions are checked for form only. A valid code that no record
+// has simply matches nothing.
 func (d Dimension) ValidValue(v string) bool {
 	if d.Missing != "" && v == d.Missing {
 		return true
@@ -356,11 +358,14 @@ func (d Dimension) ValidValue(v string) bool {
 		}
 		return false
 	case kindCountry:
-		return countryRE.MatchString(v)
+		if d.ID == "citizenship" {
+			return codes.IsCitizenship(v)
+		}
+		return codes.IsCountry(v)
 	case kindSubdivision:
 		return subdivisionRE.MatchString(v)
 	case kindICCS:
-		return iccsRE.MatchString(v)
+		return codes.IsICCS(v)
 	case kindYear:
 		return yearRE.MatchString(v)
 	case kindQuarter:
@@ -371,7 +376,8 @@ func (d Dimension) ValidValue(v string) bool {
 	return false
 }
 
-// PeriodKey spells the period containing t at granularity g.
+// PeriodKey spells the period of granularity g that contains the given
+// year and month (1-12).
 func PeriodKey(g Granularity, year, month int) string {
 	switch g {
 	case GranularityYear:

@@ -33,6 +33,13 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		newVersionCmd(),
 		newCSRCmd(),
+		newAuditCmd(),
+		newServeCmd(g),
+		newSynthCmd(),
+		newImportCmd(g),
+		newTemplateCmd(),
+		newBackupCmd(g),
+		newRestoreCmd(g),
 	)
 	return root
 }

@@ -1,0 +1,69 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vrs-federation/vrs/internal/synth"
+	queryv1 "github.com/vrs-federation/vrs/proto/vrs/query/v1"
+)
+
+// benchEngine is built once per benchmark binary: generating a million
+// synthetic incidents takes longer than the queries measured.
+var benchEngine = sync.OnceValues(func() (*Engine, error) {
+	g, err := synth.New(synth.Options{Country: "THA", Seed: 7,
+		From: time.Date(2021, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC)})
+	if err != nil {
+		return nil, err
+	}
+	e := New()
+	for range 1_000_000 {
+		if err := e.Add(g.Next()); err != nil {
+			return nil, err
+		}
+	}
+	return e, nil
+})
+
+// BenchmarkAggregate runs typical regional-picture queries over one
+// million incidents (about ten million persons).
+func BenchmarkAggregate(b *testing.B) {
+	e, err := benchEngine()
+	if err != nil {
+		b.Fatal(err)
+	}
+	queries := []struct {
+		name string
+		q    *queryv1.AggregateQuery
+	}{
+		{"total", &queryv1.AggregateQuery{Measure: "incidents"}},
+		{"incidents_by_month_mode", &queryv1.AggregateQuery{Measure: "incidents", GroupBy: []string{"period.month", "transport_mode"}}},
+		{"incidents_by_iccs_sea_2024", &queryv1.AggregateQuery{Measure: "incidents", GroupBy: []string{"iccs"},
+			Filters: []*queryv1.Filter{{Dimension: "transport_mode", Values: []string{"SEA"}}}, PeriodFrom: "2024-01-01", PeriodTo: "2024-12-31"}},
+		{"migrants_by_origin_destination", &queryv1.AggregateQuery{Measure: "migrants", GroupBy: []string{"route.origin", "route.destination"}}},
+		{"migrants_by_citizenship_sex_age", &queryv1.AggregateQuery{Measure: "migrants", GroupBy: []string{"citizenship", "sex", "age_band"}}},
+		{"convictions_by_year", &queryv1.AggregateQuery{Measure: "convictions", GroupBy: []string{"period.year"}}},
+		{"fees_by_origin", &queryv1.AggregateQuery{Measure: "fees_paid", GroupBy: []string{"route.origin"}}},
+	}
+	for _, tt := range queries {
+		b.Run(tt.name, func(b *testing.B) {
+			var cells int
+			for b.Loop() {
+				c, err := e.Aggregate(tt.q, WithFeesCurrency("USD"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				cells = len(c)
+			}
+			b.ReportMetric(float64(cells), "cells")
+		})
+	}
+	b.Run("rows", func(b *testing.B) {
+		for b.Loop() {
+		}
+		b.ReportMetric(float64(e.Len()), "incidents")
+		b.Log(fmt.Sprintf("%d incidents, %d migrants, %d suspects", e.Len(), e.mig.len(), e.sus.len()))
+	})
+}
