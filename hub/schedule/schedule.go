@@ -409,7 +409,7 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 		if err != nil {
 			// The schedule still moves on: retrying every tick would
 			// hammer a failing run manager; the next occurrence retries.
-			s.log.Error("scheduled run not started", "schedule", sc.GetId(), "error", err)
+			s.log.Warn("scheduled run not started; the next occurrence tries again", "schedule", sc.GetId(), "error", err)
 		} else {
 			started++
 		}

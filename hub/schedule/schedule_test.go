@@ -221,8 +221,8 @@ func TestMissedRunsFireOnceAtStart(t *testing.T) {
 	if sub.by != "schedule:"+sc.GetId() || sub.sch != sc.GetId() {
 		t.Errorf("submitted by %q schedule %q", sub.by, sub.sch)
 	}
-	if q := sub.req.GetQuery(); q.GetPeriodFrom() != "2026-01-01" || q.GetPeriodTo() != "2026-11-05" {
-		t.Errorf("period %s..%s, want year to date at the catch-up time", q.GetPeriodFrom(), q.GetPeriodTo())
+	if q := sub.req.GetQuery(); q.GetPeriodFrom() != "2026-01-01" || q.GetPeriodTo() != "2026-10-31" {
+		t.Errorf("period %s..%s, want year to date (whole months) at the catch-up time", q.GetPeriodFrom(), q.GetPeriodTo())
 	}
 	if len(sub.req.GetStates()) != 2 {
 		t.Errorf("states %v", sub.req.GetStates())

@@ -24,14 +24,15 @@ var ErrInvalid = errors.New("invalid relative period")
 // relative period as seen at now in loc (nil is UTC). lastMonths is used by
 // RELATIVE_PERIOD_LAST_MONTHS only.
 //
-// YEAR_TO_DATE on 1 January, when the year has no complete day yet, is the
-// whole previous year rather than an empty period a node would refuse.
+// YEAR_TO_DATE runs from 1 January to the end of the last complete month;
+// in January, when the year has no complete month yet, it is the whole
+// previous year rather than an empty period a node would refuse.
 func Compute(rel hubv1.RelativePeriod, lastMonths int, now time.Time, loc *time.Location) (from, to string, err error) {
 	if loc == nil {
 		loc = time.UTC
 	}
 	t := now.In(loc)
-	y, m, d := t.Date()
+	y, m, _ := t.Date()
 	monthStart := time.Date(y, m, 1, 0, 0, 0, 0, time.UTC)
 	var f, l time.Time // first day, and the day after the last
 	switch rel {
@@ -43,7 +44,9 @@ func Compute(rel hubv1.RelativePeriod, lastMonths int, now time.Time, loc *time.
 	case hubv1.RelativePeriod_RELATIVE_PERIOD_PREVIOUS_YEAR:
 		f, l = time.Date(y-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
 	case hubv1.RelativePeriod_RELATIVE_PERIOD_YEAR_TO_DATE:
-		f, l = time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+		// Nodes answer whole months only (their period floor), so the
+		// year to date ends with the last complete month.
+		f, l = time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC), monthStart
 		if !l.After(f) {
 			f = f.AddDate(-1, 0, 0)
 		}

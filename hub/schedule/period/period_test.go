@@ -30,8 +30,9 @@ func TestCompute(t *testing.T) {
 		{"previous quarter", hubv1.RelativePeriod_RELATIVE_PERIOD_PREVIOUS_QUARTER, 0, lateMarch, nil, "2025-10-01", "2025-12-31"},
 		{"previous quarter in zone", hubv1.RelativePeriod_RELATIVE_PERIOD_PREVIOUS_QUARTER, 0, lateMarch, bkk, "2026-01-01", "2026-03-31"},
 		{"previous year", hubv1.RelativePeriod_RELATIVE_PERIOD_PREVIOUS_YEAR, 0, lateMarch, nil, "2025-01-01", "2025-12-31"},
-		{"year to date", hubv1.RelativePeriod_RELATIVE_PERIOD_YEAR_TO_DATE, 0, lateMarch, nil, "2026-01-01", "2026-03-30"},
+		{"year to date", hubv1.RelativePeriod_RELATIVE_PERIOD_YEAR_TO_DATE, 0, lateMarch, nil, "2026-01-01", "2026-02-28"},
 		{"year to date on 1 january", hubv1.RelativePeriod_RELATIVE_PERIOD_YEAR_TO_DATE, 0, time.Date(2026, 1, 1, 9, 0, 0, 0, time.UTC), nil, "2025-01-01", "2025-12-31"},
+		{"year to date in january", hubv1.RelativePeriod_RELATIVE_PERIOD_YEAR_TO_DATE, 0, time.Date(2026, 1, 20, 9, 0, 0, 0, time.UTC), nil, "2025-01-01", "2025-12-31"},
 		{"last 12 months", hubv1.RelativePeriod_RELATIVE_PERIOD_LAST_MONTHS, 12, lateMarch, nil, "2025-03-01", "2026-02-28"},
 		{"last 3 months in zone", hubv1.RelativePeriod_RELATIVE_PERIOD_LAST_MONTHS, 3, lateMarch, bkk, "2026-01-01", "2026-03-31"},
 	}

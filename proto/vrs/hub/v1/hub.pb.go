@@ -166,7 +166,8 @@ const (
 	RelativePeriod_RELATIVE_PERIOD_PREVIOUS_QUARTER RelativePeriod = 2
 	// The previous complete calendar year.
 	RelativePeriod_RELATIVE_PERIOD_PREVIOUS_YEAR RelativePeriod = 3
-	// From 1 January of the current year to yesterday.
+	// From 1 January of the current year to the end of the last complete
+	// month (nodes answer whole months); in January, the previous year.
 	RelativePeriod_RELATIVE_PERIOD_YEAR_TO_DATE RelativePeriod = 4
 	// The last N complete months (Schedule.last_months).
 	RelativePeriod_RELATIVE_PERIOD_LAST_MONTHS RelativePeriod = 5
