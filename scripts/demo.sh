@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN=.bin
+BIN=${BIN:-.bin}
 DIR=${DEMO_DIR:-demo-data}
 RECORDS=${DEMO_RECORDS:-50000}
 BASE=${DEMO_PORT_BASE:-7400}
