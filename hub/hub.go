@@ -136,10 +136,7 @@ func New(cfg Config) (h *Hub, err error) {
 	}
 
 	// Federation listener: grpc-go, node certificates only.
-	fedPolicy := federation.Policy()
-	for _, p := range append(append([]string{}, server.HealthProcedures...), server.ReflectionProcedures...) {
-		fedPolicy.Rules[p] = identity.Rule{Roles: identity.Roles}
-	}
+	fedPolicy := FederationPolicy()
 	// WaitForHandlers: no stream handler may touch the registry after Run
 	// has closed the store.
 	grpcOpts := append(identity.GRPCServerOptions(h.src, fedPolicy, log.Named("federation")), grpc.WaitForHandlers(true))
@@ -160,7 +157,7 @@ func New(cfg Config) (h *Hub, err error) {
 		Name:    "api",
 		Addr:    cfg.APIListen,
 		TLS:     h.src.ServerTLS(),
-		Handler: identity.HTTPMiddleware(mux, api.Policy(), log.Named("api"), cfg.RateLimit),
+		Handler: h.src.HTTPMiddleware(mux, api.Policy(), log.Named("api"), cfg.RateLimit),
 		Log:     log,
 	})
 	if err != nil {
@@ -183,7 +180,7 @@ func (h *Hub) apiServices() []server.Service {
 	var svcs []server.Service
 	path, handler := hubv1connect.NewNodeServiceHandler(api.NewNodeService(h.registry))
 	svcs = append(svcs, server.Service{Name: hubv1connect.NodeServiceName, Path: path, Handler: handler})
-	path, handler = hubv1connect.NewQueryServiceHandler(api.NewQueryService(h.runs))
+	path, handler = hubv1connect.NewQueryServiceHandler(api.NewQueryService(h.runs).WithReciprocity(h.cfg.Reciprocity))
 	svcs = append(svcs, server.Service{Name: hubv1connect.QueryServiceName, Path: path, Handler: handler})
 	path, handler = hubv1connect.NewScheduleServiceHandler(api.NewScheduleService(h.sched).WithLog(h.log.Named("schedules")))
 	svcs = append(svcs, server.Service{Name: hubv1connect.ScheduleServiceName, Path: path, Handler: handler})
@@ -260,7 +257,9 @@ func (h *Hub) serveFederation(ctx context.Context) error {
 	case <-time.After(2 * time.Second):
 		h.grpc.Stop()
 	}
-	<-errc
+	if err := <-errc; err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		return fmt.Errorf("federation server: %w", err)
+	}
 	return nil
 }
 

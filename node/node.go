@@ -156,7 +156,7 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		Name:    "api",
 		Addr:    cfg.APIListen,
 		TLS:     n.src.ServerTLS(),
-		Handler: identity.HTTPMiddleware(mux, api.Policy(cfg.Country), log.Named("api"), cfg.RateLimit),
+		Handler: n.src.HTTPMiddleware(mux, api.Policy(cfg.Country), log.Named("api"), cfg.RateLimit),
 		Log:     log,
 	})
 	if err != nil {

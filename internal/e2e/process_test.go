@@ -169,16 +169,16 @@ var canaries = []string{
 func canaryIncident(country string, i int) *recordv1.Incident {
 	age := int32(30)
 	return &recordv1.Incident{
-		NationalRef:    fmt.Sprintf("%s-%d", canaries[0], i),
-		DetectedOn:     "2025-06-15",
-		DetectedAt:     &recordv1.Place{Country: country, Type: recordv1.LocationType_LOCATION_TYPE_AT_SEA, Name: canaries[6]},
-		IccsCodes:      []string{"08051"},
-		Route:          &recordv1.Route{Origin: "LKA", Destination: "AUS", Embarkation: canaries[7]},
-		TransportMode:  recordv1.TransportMode_TRANSPORT_MODE_SEA,
-		Conveyance:     canaries[5],
-		Notes:          canaries[4],
-		Migrants:       []*recordv1.Person{{Citizenship: "LKA", Sex: recordv1.Sex_SEX_MALE, Age: &age, FullName: canaries[1], DocumentNumber: canaries[2], DateOfBirth: canaries[3]}},
-		Suspects:       []*recordv1.Person{{Citizenship: "LKA", Sex: recordv1.Sex_SEX_MALE, Role: recordv1.SuspectRole_SUSPECT_ROLE_TRANSPORTER, LegalStatus: recordv1.LegalStatus_LEGAL_STATUS_ARRESTED, FullName: canaries[1]}},
+		NationalRef:   fmt.Sprintf("%s-%d", canaries[0], i),
+		DetectedOn:    "2025-06-15",
+		DetectedAt:    &recordv1.Place{Country: country, Type: recordv1.LocationType_LOCATION_TYPE_AT_SEA, Name: canaries[6]},
+		IccsCodes:     []string{"08051"},
+		Route:         &recordv1.Route{Origin: "LKA", Destination: "AUS", Embarkation: canaries[7]},
+		TransportMode: recordv1.TransportMode_TRANSPORT_MODE_SEA,
+		Conveyance:    canaries[5],
+		Notes:         canaries[4],
+		Migrants:      []*recordv1.Person{{Citizenship: "LKA", Sex: recordv1.Sex_SEX_MALE, Age: &age, FullName: canaries[1], DocumentNumber: canaries[2], DateOfBirth: canaries[3]}},
+		Suspects:      []*recordv1.Person{{Citizenship: "LKA", Sex: recordv1.Sex_SEX_MALE, Role: recordv1.SuspectRole_SUSPECT_ROLE_TRANSPORTER, LegalStatus: recordv1.LegalStatus_LEGAL_STATUS_ARRESTED, FullName: canaries[1]}},
 	}
 }
 

@@ -2,6 +2,7 @@ package identity
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"time"
@@ -31,6 +32,14 @@ const (
 // the context and authorize the full method against p (denials logged and
 // answered PermissionDenied), message and stream limits, and keepalive
 // enforcement matching GRPCDialOptions.
+//
+// Certificates are checked at the handshake and again on every unary call
+// and stream start against the CRL and dates in force now (CheckPeer), so a
+// connection opened before a revocation is refused on its next call
+// (Unauthenticated). A stream already running is ended with Unauthenticated
+// once its caller's certificate is revoked by a reloaded CRL or expires
+// (WatchPeer): its handler's context is cancelled, and whatever the handler
+// returns then is replaced by that status.
 func GRPCServerOptions(src *Source, p *Policy, log hclog.Logger) []grpc.ServerOption {
 	if log == nil {
 		log = hclog.NewNullLogger()
@@ -39,11 +48,19 @@ func GRPCServerOptions(src *Source, p *Policy, log hclog.Logger) []grpc.ServerOp
 	if p != nil && p.Server != "" {
 		server = p.Server
 	}
-	authorize := func(ctx context.Context, method string) (context.Context, error) {
-		id, _, err := GRPCPeer(ctx)
+	authorize := func(ctx context.Context, method string) (context.Context, ID, []*x509.Certificate, error) {
+		cs, err := grpcTLSState(ctx)
+		var id ID
+		if err == nil {
+			id, _, err = PeerID(cs)
+		}
 		if err != nil {
 			log.Warn("request refused", "server", server, "caller", "(unverified)", "procedure", method, "reason", err.Error())
-			return nil, status.Error(codes.Unauthenticated, "client certificate required")
+			return nil, ID{}, nil, status.Error(codes.Unauthenticated, "client certificate required")
+		}
+		if err := src.CheckPeer(cs.PeerCertificates); err != nil {
+			log.Warn("request refused", "server", server, "caller", id.String(), "procedure", method, "reason", err.Error())
+			return nil, ID{}, nil, status.Error(codes.Unauthenticated, "client certificate revoked or expired")
 		}
 		if err := p.Authorize(id, method); err != nil {
 			reason := err.Error()
@@ -52,23 +69,34 @@ func GRPCServerOptions(src *Source, p *Policy, log hclog.Logger) []grpc.ServerOp
 				reason = d.Reason
 			}
 			log.Warn("request denied", "server", server, "caller", id.String(), "procedure", method, "reason", reason)
-			return nil, status.Errorf(codes.PermissionDenied, "%s may not call %s", id, method)
+			return nil, ID{}, nil, status.Errorf(codes.PermissionDenied, "%s may not call %s", id, method)
 		}
-		return NewContext(ctx, id), nil
+		return NewContext(ctx, id), id, cs.PeerCertificates, nil
 	}
 	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		ctx, err := authorize(ctx, info.FullMethod)
+		ctx, _, _, err := authorize(ctx, info.FullMethod)
 		if err != nil {
 			return nil, err
 		}
 		return h(ctx, req)
 	}
 	stream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-		ctx, err := authorize(ss.Context(), info.FullMethod)
+		ctx, id, certs, err := authorize(ss.Context(), info.FullMethod)
 		if err != nil {
 			return err
 		}
-		return h(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+		ctx, cancel := context.WithCancelCause(ctx)
+		watched := src.WatchPeer(ctx, certs, func(err error) {
+			log.Warn("stream ended", "server", server, "caller", id.String(), "procedure", info.FullMethod, "reason", err.Error())
+			cancel(err)
+		})
+		// Waiting for the watcher keeps it from outliving the stream.
+		defer func() { cancel(nil); <-watched }()
+		err = h(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+		if errors.Is(context.Cause(ctx), ErrPeerInvalid) {
+			return status.Error(codes.Unauthenticated, "client certificate revoked or expired")
+		}
+		return err
 	}
 	return []grpc.ServerOption{
 		grpc.Creds(credentials.NewTLS(src.ServerTLS())),
@@ -118,15 +146,24 @@ func GRPCDialOptions(src *Source, expect func(ID) bool) []grpc.DialOption {
 // gRPC call on a server built with GRPCServerOptions, e.g. for checking a
 // node's answer signatures against the certificate it connected with.
 func GRPCPeer(ctx context.Context) (ID, *x509.Certificate, error) {
+	cs, err := grpcTLSState(ctx)
+	if err != nil {
+		return ID{}, nil, err
+	}
+	return PeerID(cs)
+}
+
+// grpcTLSState returns the TLS state of the connection of a gRPC call.
+func grpcTLSState(ctx context.Context) (tls.ConnectionState, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.AuthInfo == nil {
-		return ID{}, nil, errors.New("no peer information")
+		return tls.ConnectionState{}, errors.New("no peer information")
 	}
 	info, ok := p.AuthInfo.(credentials.TLSInfo)
 	if !ok {
-		return ID{}, nil, errors.New("connection is not tls")
+		return tls.ConnectionState{}, errors.New("connection is not tls")
 	}
-	return PeerID(info.State)
+	return info.State, nil
 }
 
 // ctxStream is a server stream whose context carries the caller's ID.

@@ -22,8 +22,11 @@ type RateLimit struct {
 }
 
 // HTTPMiddleware is the one authorization point of a connect-go server
-// (DESIGN §9). For each request it takes the caller's verified SPIFFE ID
-// from the TLS connection (refusing requests without one), authorizes the
+// (DESIGN §9) whose TLS is s.ServerTLS. For each request it takes the
+// caller's verified SPIFFE ID from the TLS connection (refusing requests
+// without one), re-checks the caller's certificate against the CRL and
+// dates in force now (CheckPeer; so a connection opened before a
+// revocation is refused on its next request), authorizes the
 // URL path as the procedure against p, applies the per-identity rate limit,
 // and passes the request on with the ID in its context (FromContext).
 // Refusals are answered in the caller's protocol by connect-go's
@@ -33,7 +36,20 @@ type RateLimit struct {
 // gets 403, 401 or 429 with a JSON body {"code": ..., "message": ...}.
 // Every refusal is logged with the caller and the procedure, never with the
 // payload.
+func (s *Source) HTTPMiddleware(next http.Handler, p *Policy, log hclog.Logger, limit RateLimit) http.Handler {
+	return httpMiddleware(s, next, p, log, limit)
+}
+
+// HTTPMiddleware is (*Source).HTTPMiddleware without the per-request
+// re-check: certificates are checked at the handshake only, so a caller
+// revoked while its connection is open keeps using that connection. Servers
+// should use (*Source).HTTPMiddleware of the Source whose ServerTLS they
+// serve; this one remains for servers not yet switched.
 func HTTPMiddleware(next http.Handler, p *Policy, log hclog.Logger, limit RateLimit) http.Handler {
+	return httpMiddleware(nil, next, p, log, limit)
+}
+
+func httpMiddleware(src *Source, next http.Handler, p *Policy, log hclog.Logger, limit RateLimit) http.Handler {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
@@ -58,6 +74,13 @@ func HTTPMiddleware(next http.Handler, p *Policy, log hclog.Logger, limit RateLi
 			log.Warn("request refused", "server", server, "caller", "(unverified)", "procedure", logSafe(proc), "reason", err.Error())
 			refuse(w, r, connect.CodeUnauthenticated, "client certificate required")
 			return
+		}
+		if src != nil {
+			if err := src.CheckPeer(r.TLS.PeerCertificates); err != nil {
+				log.Warn("request refused", "server", server, "caller", id.String(), "procedure", logSafe(proc), "reason", err.Error())
+				refuse(w, r, connect.CodeUnauthenticated, "client certificate revoked or expired")
+				return
+			}
 		}
 		if err := p.Authorize(id, proc); err != nil {
 			var d *DeniedError
