@@ -78,7 +78,22 @@ type Extract struct {
 	QuasiIdentifiers []string
 	// K is the k-anonymity threshold.
 	K int
+	// SmallGroups is what happens to the rows of a quasi-identifier group
+	// smaller than K: SmallGroupsWithhold (the default) or
+	// SmallGroupsGeneralise.
+	SmallGroups string
 }
+
+// What an extract does with rows whose quasi-identifier group is smaller
+// than k.
+const (
+	// SmallGroupsWithhold withholds them.
+	SmallGroupsWithhold = "withhold"
+	// SmallGroupsGeneralise coarsens their quasi-identifiers further (a
+	// period to its year, then every quasi-identifier to "*") and
+	// withholds only those still in a group smaller than k.
+	SmallGroupsGeneralise = "generalise"
+)
 
 // ExtractField is one field of an extract and how it is generalised.
 type ExtractField struct {
@@ -153,6 +168,7 @@ var extractSchema = &hcl.BodySchema{Attributes: []hcl.AttributeSchema{
 	{Name: "fields", Required: true},
 	{Name: "quasi_identifiers", Required: true},
 	{Name: "k", Required: true},
+	{Name: "small_groups"},
 }}
 
 // Error is a problem in an agreement file, at a position.
@@ -513,6 +529,15 @@ func (p *parser) extract(a *Agreement, b *hcl.Block) (Extract, error) {
 		return x, p.errAt(ka.Expr.Range(), "k must be at least 1")
 	}
 	x.K = int(k)
+	x.SmallGroups = SmallGroupsWithhold
+	if sa := body.Attributes["small_groups"]; sa != nil {
+		if x.SmallGroups, err = p.str(sa); err != nil {
+			return x, err
+		}
+		if x.SmallGroups != SmallGroupsWithhold && x.SmallGroups != SmallGroupsGeneralise {
+			return x, p.errAt(sa.Expr.Range(), "small_groups %q: want \"withhold\" or \"generalise\"", x.SmallGroups)
+		}
+	}
 	return x, nil
 }
 

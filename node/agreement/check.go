@@ -43,9 +43,8 @@ func (g MeasureGrant) Allows(d registry.Dimension) bool {
 // Check decides whether requester may have q under the agreement: nil
 // means allowed, otherwise the refusal with a reason naming the country.
 func (a *Agreement) Check(q *queryv1.AggregateQuery, requester string) *queryv1.Refusal {
-	if !slices.Contains(a.Recipients, requester) {
-		return refuse(queryv1.RefusalCode_REFUSAL_CODE_RECIPIENT_NOT_ALLOWED,
-			"%s is not a recipient under %s's agreement %s", quote(requester), a.Country, a.Name)
+	if r := a.CheckRecipient(requester); r != nil {
+		return r
 	}
 	if q == nil || q.GetMeasure() == "" {
 		return refuse(queryv1.RefusalCode_REFUSAL_CODE_INVALID_QUERY, "the query names no measure")
@@ -105,38 +104,38 @@ func (a *Agreement) Check(q *queryv1.AggregateQuery, requester string) *queryv1.
 			}
 		}
 	}
-	return a.checkPeriod(q)
+	return a.checkPeriod(q.GetPeriodFrom(), q.GetPeriodTo(), a.PeriodFloor)
 }
 
-// checkPeriod requires valid dates, from ≤ to, and bounds aligned on the
-// period floor: a day-level range would otherwise let a requester
-// difference two month-level answers down to a single day.
-func (a *Agreement) checkPeriod(q *queryv1.AggregateQuery) *queryv1.Refusal {
+// checkPeriod requires valid dates, from ≤ to, and bounds aligned on g
+// (the period floor for aggregates): a day-level range would otherwise let
+// a requester difference two month-level answers down to a single day.
+func (a *Agreement) checkPeriod(fromS, toS string, g registry.Granularity) *queryv1.Refusal {
 	var from, to time.Time
-	if s := q.GetPeriodFrom(); s != "" {
+	if s := fromS; s != "" {
 		t, ok := registry.ParseDate(s)
 		if !ok {
 			return refuse(queryv1.RefusalCode_REFUSAL_CODE_PERIOD_NOT_ALLOWED, "period_from %s is not a YYYY-MM-DD date", quote(s))
 		}
-		if !startsPeriod(t, a.PeriodFloor) {
+		if !startsPeriod(t, g) {
 			return refuse(queryv1.RefusalCode_REFUSAL_CODE_PERIOD_NOT_ALLOWED,
-				"period_from %s is not the first day of a %s, the finest period %s shares", s, a.PeriodFloor, a.Country)
+				"period_from %s is not the first day of a %s, the finest period %s shares", s, g, a.Country)
 		}
 		from = t
 	}
-	if s := q.GetPeriodTo(); s != "" {
+	if s := toS; s != "" {
 		t, ok := registry.ParseDate(s)
 		if !ok {
 			return refuse(queryv1.RefusalCode_REFUSAL_CODE_PERIOD_NOT_ALLOWED, "period_to %s is not a YYYY-MM-DD date", quote(s))
 		}
-		if !startsPeriod(t.AddDate(0, 0, 1), a.PeriodFloor) {
+		if !startsPeriod(t.AddDate(0, 0, 1), g) {
 			return refuse(queryv1.RefusalCode_REFUSAL_CODE_PERIOD_NOT_ALLOWED,
-				"period_to %s is not the last day of a %s, the finest period %s shares", s, a.PeriodFloor, a.Country)
+				"period_to %s is not the last day of a %s, the finest period %s shares", s, g, a.Country)
 		}
 		to = t
 	}
 	if !from.IsZero() && !to.IsZero() && to.Before(from) {
-		return refuse(queryv1.RefusalCode_REFUSAL_CODE_PERIOD_NOT_ALLOWED, "period_to %s is before period_from %s", q.GetPeriodTo(), q.GetPeriodFrom())
+		return refuse(queryv1.RefusalCode_REFUSAL_CODE_PERIOD_NOT_ALLOWED, "period_to %s is before period_from %s", toS, fromS)
 	}
 	return nil
 }

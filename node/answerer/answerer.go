@@ -10,7 +10,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"slices"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -23,6 +24,7 @@ import (
 	"github.com/vrs-federation/vrs/node/audit"
 	"github.com/vrs-federation/vrs/node/disclosure"
 	"github.com/vrs-federation/vrs/node/engine"
+	"github.com/vrs-federation/vrs/node/extract"
 	federationv1 "github.com/vrs-federation/vrs/proto/vrs/federation/v1"
 	nodev1 "github.com/vrs-federation/vrs/proto/vrs/node/v1"
 	queryv1 "github.com/vrs-federation/vrs/proto/vrs/query/v1"
@@ -49,6 +51,9 @@ type Config struct {
 	Log hclog.Logger
 	// SoftwareVersion is announced in Hello.
 	SoftwareVersion string
+	// Random supplies the per-answer pseudonym keys of extracts; it
+	// defaults to crypto/rand.Reader.
+	Random io.Reader
 }
 
 // Answerer answers federation tasks and previews.
@@ -76,6 +81,9 @@ func New(cfg Config) (*Answerer, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
+	if cfg.Random == nil {
+		cfg.Random = rand.Reader
+	}
 	log := cfg.Log
 	if log == nil {
 		log = logging.Discard()
@@ -89,14 +97,14 @@ func (a *Answerer) Hello() *federationv1.Hello {
 		SoftwareVersion: a.cfg.SoftwareVersion,
 		Country:         a.cfg.Country,
 		Agreement:       a.cfg.Agreement.Current().Summary(),
-		// Extracts are validated in agreements but not yet answered.
-		Capabilities: []string{"aggregate"},
+		Capabilities:    []string{"aggregate", "extract"},
 	}
 }
 
 // outcome is a decision before it is signed.
 type outcome struct {
 	result      *queryv1.AggregateResult
+	extract     *queryv1.ExtractResult
 	refusal     *queryv1.Refusal
 	failure     string
 	explanation []string
@@ -108,15 +116,7 @@ func (a *Answerer) decide(ag *agreement.Agreement, requester string, q *queryv1.
 	case q != nil && x != nil:
 		return outcome{refusal: &queryv1.Refusal{Code: queryv1.RefusalCode_REFUSAL_CODE_INVALID_QUERY, Reason: "the task holds both an aggregate and an extract query"}}
 	case x != nil:
-		if !slices.Contains(ag.Recipients, requester) {
-			return outcome{refusal: ag.Check(&queryv1.AggregateQuery{}, requester)}
-		}
-		if _, ok := ag.Extract(x.GetExtract()); !ok {
-			return outcome{refusal: &queryv1.Refusal{Code: queryv1.RefusalCode_REFUSAL_CODE_EXTRACT_NOT_SHARED,
-				Reason: fmt.Sprintf("extract %q is not offered by %s", truncate(x.GetExtract()), ag.Country)}}
-		}
-		return outcome{refusal: &queryv1.Refusal{Code: queryv1.RefusalCode_REFUSAL_CODE_EXTRACT_NOT_SHARED,
-			Reason: fmt.Sprintf("redacted extracts are not yet answered by %s's node software", ag.Country)}}
+		return a.decideExtract(ag, requester, x)
 	case q == nil:
 		return outcome{refusal: &queryv1.Refusal{Code: queryv1.RefusalCode_REFUSAL_CODE_INVALID_QUERY, Reason: "the task holds no query"}}
 	}
@@ -145,6 +145,46 @@ func (a *Answerer) decide(ag *agreement.Agreement, requester string, q *queryv1.
 		MinCell:  int32(ag.MinCell),
 	}
 	return outcome{result: res, explanation: explain(ag, q, sum, st)}
+}
+
+// decideExtract checks and builds a redacted extract.
+func (a *Answerer) decideExtract(ag *agreement.Agreement, requester string, q *queryv1.ExtractQuery) outcome {
+	if r := ag.CheckExtract(q, requester); r != nil {
+		return outcome{refusal: r, explanation: []string{"refused: " + r.GetReason()}}
+	}
+	x, _ := ag.Extract(q.GetExtract())
+	res, sum, err := extract.Run(a.cfg.Engine, x, q, a.cfg.Random)
+	if errors.Is(err, extract.ErrTooLarge) {
+		r := &queryv1.Refusal{Code: queryv1.RefusalCode_REFUSAL_CODE_INVALID_QUERY,
+			Reason: fmt.Sprintf("extract %s would cover more than %d incidents, the most %s sends in one answer: shorten the period or add filters", x.Name, extract.MaxRows, ag.Country)}
+		return outcome{refusal: r, explanation: []string{"refused: " + r.GetReason()}}
+	}
+	if err != nil {
+		// The extract's errors name the extract and query parts only.
+		a.log.Error("extract failed", "extract", x.Name, "error", err)
+		return outcome{failure: "the node could not compute the extract"}
+	}
+	fields := make([]string, len(x.Fields))
+	for i, f := range x.Fields {
+		fields[i] = f.Field + "=" + f.Generalisation
+	}
+	out := []string{
+		fmt.Sprintf("allowed by agreement %s version %d", ag.Name, ag.Version),
+		fmt.Sprintf("extract %s: %d incidents in the period match the filters", x.Name, sum.Matched),
+		"only these fields, generalised: " + strings.Join(fields, ", "),
+		fmt.Sprintf("%d rows sent", sum.Sent),
+	}
+	if sum.Generalised > 0 {
+		out = append(out, fmt.Sprintf("%d rows sent with their %s generalised further (small_groups = generalise): their combination occurred fewer than k=%d times",
+			sum.Generalised, strings.Join(x.QuasiIdentifiers, ", "), x.K))
+	}
+	if sum.Withheld > 0 {
+		out = append(out, fmt.Sprintf("%d rows withheld: their combination of %s occurs fewer than k=%d times",
+			sum.Withheld, strings.Join(x.QuasiIdentifiers, ", "), x.K))
+	}
+	out = append(out, "no national reference: each row has a pseudonym keyed for this answer only, which cannot be linked to any other answer",
+		"rows sorted by their values, so their order says nothing about the records")
+	return outcome{extract: res, explanation: out}
 }
 
 func explain(ag *agreement.Agreement, q *queryv1.AggregateQuery, s disclosure.Summary, st engine.Stats) []string {
@@ -231,6 +271,9 @@ func (a *Answerer) Answer(ctx context.Context, requester string, task *federatio
 		case out.result != nil:
 			body.Outcome = &federationv1.AnswerBody_Aggregate{Aggregate: out.result}
 			e.Decision = nodev1.AuditDecision_AUDIT_DECISION_DISCLOSED
+		case out.extract != nil:
+			body.Outcome = &federationv1.AnswerBody_Extract{Extract: out.extract}
+			e.Decision = nodev1.AuditDecision_AUDIT_DECISION_DISCLOSED
 		case out.refusal != nil:
 			body.Outcome = &federationv1.AnswerBody_Refusal{Refusal: out.refusal}
 			e.Decision = nodev1.AuditDecision_AUDIT_DECISION_REFUSED
@@ -260,7 +303,8 @@ func (a *Answerer) Answer(ctx context.Context, requester string, task *federatio
 	}
 	a.log.Info("task answered", "task_id", task.GetTaskId(), "run_id", task.GetRunId(),
 		"decision", entry.GetDecision().String(), "measure", task.GetAggregate().GetMeasure(),
-		"cells", len(out.result.GetCells()), "audit_sequence", entry.GetSequence())
+		"extract", truncate(task.GetExtract().GetExtract()), "cells", len(out.result.GetCells()),
+		"rows", len(out.extract.GetRows()), "audit_sequence", entry.GetSequence())
 	return signed, nil
 }
 
@@ -302,6 +346,8 @@ func (a *Answerer) Preview(ctx context.Context, req *nodev1.PreviewRequest) (*no
 	switch {
 	case out.result != nil:
 		resp.Outcome = &nodev1.PreviewResponse_Aggregate{Aggregate: out.result}
+	case out.extract != nil:
+		resp.Outcome = &nodev1.PreviewResponse_Extract{Extract: out.extract}
 	case out.refusal != nil:
 		resp.Outcome = &nodev1.PreviewResponse_Refusal{Refusal: out.refusal}
 		if len(resp.Explanation) == 0 {

@@ -137,6 +137,7 @@ type Engine struct {
 	feeAmt  []float64 // per person
 	feeCur  []uint16  // currencies id, 0 none
 	fraud   []uint8   // bit k: a document with FraudType k (0: not recorded)
+	methods []uint8   // bit k: Method k recorded (0: unspecified); extracts only
 	// Multi-valued columns: offset and length into a shared pool.
 	transitOff []uint32
 	transitN   []uint8
@@ -286,6 +287,11 @@ func (e *Engine) upsert(inc *recordv1.Incident) error {
 		fraud |= 1 << f
 	}
 
+	var methods uint8
+	for _, m := range inc.GetMethods() {
+		methods |= 1 << enumCode(int32(m), int32(recordv1.Method_METHOD_OTHER))
+	}
+
 	e.remove(inc.GetNationalRef())
 	var r uint32
 	if n := len(e.free); n > 0 {
@@ -316,6 +322,7 @@ func (e *Engine) upsert(inc *recordv1.Incident) error {
 	}
 	e.feeCur[r] = cur
 	e.fraud[r] = fraud
+	e.methods[r] = methods
 	e.transitOff[r], e.transitN[r] = uint32(len(e.pool)), uint8(len(transit))
 	e.pool = append(e.pool, transit...)
 	e.iccsOff[r], e.iccsN[r] = uint32(len(e.pool)), uint8(len(codes))
@@ -375,6 +382,7 @@ func (e *Engine) grow() {
 	e.feeAmt = append(e.feeAmt, 0)
 	e.feeCur = append(e.feeCur, 0)
 	e.fraud = append(e.fraud, 0)
+	e.methods = append(e.methods, 0)
 	e.transitOff = append(e.transitOff, 0)
 	e.transitN = append(e.transitN, 0)
 	e.iccsOff = append(e.iccsOff, 0)

@@ -317,6 +317,9 @@ func GenIncident(t *rapid.T, ref string) *recordv1.Incident {
 	for i := range rapid.IntRange(0, 3).Draw(t, "nsus") {
 		inc.Suspects = append(inc.Suspects, genPerson(t, fmt.Sprint("s", i)))
 	}
+	for i := range rapid.IntRange(0, 2).Draw(t, "nmethods") {
+		inc.Methods = append(inc.Methods, recordv1.Method(rapid.IntRange(0, 7).Draw(t, fmt.Sprint("method", i))))
+	}
 	return inc
 }
 
