@@ -26,6 +26,7 @@ import (
 	"github.com/vrs-federation/vrs/node/engine"
 	"github.com/vrs-federation/vrs/node/federation"
 	"github.com/vrs-federation/vrs/node/store"
+	"github.com/vrs-federation/vrs/node/ui"
 	"github.com/vrs-federation/vrs/proto/vrs/node/v1/nodev1connect"
 )
 
@@ -41,6 +42,9 @@ type Config struct {
 	HubAddr string
 	// APIListen serves the node API (mTLS, the state's agency certificates).
 	APIListen string
+	// UIListen serves the node's own web pages (overview, agreement,
+	// preview, transparency); loopback only. Empty disables them.
+	UIListen string
 	// TLS names the node's certificate, key, the federation CA and an
 	// optional CRL; all are reloaded when they change.
 	TLS identity.Files
@@ -68,6 +72,7 @@ type Node struct {
 	answerer  *answerer.Answerer
 	link      *federation.Client
 	api       *server.HTTP
+	ui        *server.HTTP
 }
 
 // New opens the store, rebuilds the engine's projection, loads the
@@ -162,7 +167,32 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.UIListen != "" {
+		uiCfg := ui.Config{
+			Country: cfg.Country, Records: n.store, Counter: n.engine,
+			Agreement: n.agreement, Preview: n.answerer, Audit: n.audit, Log: log.Named("ui"),
+		}
+		if n.link != nil {
+			uiCfg.Connected = n.link.Connected
+		}
+		handler, err := ui.New(uiCfg)
+		if err != nil {
+			return nil, err
+		}
+		n.ui, err = server.Listen(server.Config{Name: "ui", Addr: cfg.UIListen, Handler: handler, Log: log})
+		if err != nil {
+			return nil, err
+		}
+	}
 	return n, nil
+}
+
+// UIAddr is the bound UI address, or "" without a UI.
+func (n *Node) UIAddr() string {
+	if n.ui == nil {
+		return ""
+	}
+	return n.ui.Addr()
 }
 
 func (n *Node) apiServices() []server.Service {
@@ -195,7 +225,10 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.link != nil {
 		tasks = append(tasks, n.link.Run, n.rehelloOnChange)
 	}
-	n.log.Info("node started", "country", n.cfg.Country, "api", n.APIAddr(), "hub", n.cfg.HubAddr,
+	if n.ui != nil {
+		tasks = append(tasks, n.ui.Run)
+	}
+	n.log.Info("node started", "country", n.cfg.Country, "api", n.APIAddr(), "ui", n.UIAddr(), "hub", n.cfg.HubAddr,
 		"agreement", n.agreement.Current().Summary().GetHash())
 	err := server.RunAll(ctx, tasks...)
 	if errors.Is(err, context.Canceled) {

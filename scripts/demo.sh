@@ -66,12 +66,12 @@ pids+=($!)
 port=$((BASE + 51))
 for c in "${STATES[@]}"; do
 	$BIN/vrs-node serve --data-dir "$DIR/$c/data" --country "$c" --hub "$FED" \
-		--api-listen "127.0.0.1:$port" \
+		--api-listen "127.0.0.1:$port" --ui-listen "127.0.0.1:$((port + 10))" \
 		--cert "$PKI/node-$c.pem" --key "$PKI/node-$c-key.pem" --ca "$PKI/ca.pem" \
 		--agreement "scripts/demo/$c.hcl" \
 		--log-format json >"$DIR/logs/node-$c.log" 2>&1 &
 	pids+=($!)
-	echo "   node $c: API on 127.0.0.1:$port, log $DIR/logs/node-$c.log"
+	echo "   node $c: API on 127.0.0.1:$port, its own pages on http://127.0.0.1:$((port + 10))/, log $DIR/logs/node-$c.log"
 	port=$((port + 1))
 done
 

@@ -68,6 +68,7 @@ files change.`,
 	f.StringVar(&cfg.Country, "country", "", "this node's state, ISO 3166-1 alpha-3 (must match the certificate)")
 	f.StringVar(&cfg.HubAddr, "hub", "", "the hub's federation address; empty runs without a hub")
 	f.StringVar(&cfg.APIListen, "api-listen", "127.0.0.1:9443", "node API address (mTLS)")
+	f.StringVar(&cfg.UIListen, "ui-listen", "", "the node's own web pages (transparency, preview), loopback only; empty disables them")
 	f.StringVar(&cfg.AgreementPath, "agreement", "", "the sharing agreement (HCL)")
 	f.StringVar(&files.Cert, "cert", "", "node certificate (PEM)")
 	f.StringVar(&files.Key, "key", "", "node private key (PEM)")
