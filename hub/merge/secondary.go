@@ -145,9 +145,7 @@ func attackers(cells []*hubv1.RegionalCell) []string {
 		}
 	}
 	out := []string{outsider}
-	for _, s := range sortedSet(set) {
-		out = append(out, s)
-	}
+	out = append(out, sortedSet(set)...)
 	return out
 }
 

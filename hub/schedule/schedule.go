@@ -127,7 +127,7 @@ func parse(s *hubv1.Schedule) (spec, error) {
 	}
 	sched, err := parser.Parse(expr)
 	if err != nil {
-		return spec{}, fmt.Errorf("%w: cron %q: %v", ErrInvalid, expr, err)
+		return spec{}, fmt.Errorf("%w: cron %q: %w", ErrInvalid, expr, err)
 	}
 	tz := s.GetTimeZone()
 	if tz == "" {
@@ -138,7 +138,7 @@ func parse(s *hubv1.Schedule) (spec, error) {
 	}
 	loc, err := time.LoadLocation(tz)
 	if err != nil {
-		return spec{}, fmt.Errorf("%w: time zone %q: %v", ErrInvalid, tz, err)
+		return spec{}, fmt.Errorf("%w: time zone %q: %w", ErrInvalid, tz, err)
 	}
 	return spec{sched: sched, loc: loc}, nil
 }
@@ -159,7 +159,7 @@ func validate(s *hubv1.Schedule) (spec, error) {
 	}
 	if rel := s.GetRelativePeriod(); rel != hubv1.RelativePeriod_RELATIVE_PERIOD_UNSPECIFIED {
 		if _, _, err := period.Compute(rel, int(s.GetLastMonths()), time.Now(), sp.loc); err != nil {
-			return spec{}, fmt.Errorf("%w: %v", ErrInvalid, err)
+			return spec{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 	}
 	for _, c := range s.GetStates() {
@@ -376,7 +376,7 @@ func Request(sc *hubv1.Schedule, now time.Time) (*hubv1.SubmitQueryRequest, erro
 	if rel := sc.GetRelativePeriod(); rel != hubv1.RelativePeriod_RELATIVE_PERIOD_UNSPECIFIED {
 		q.PeriodFrom, q.PeriodTo, err = period.Compute(rel, int(sc.GetLastMonths()), now, sp.loc)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
 	}
 	req := &hubv1.SubmitQueryRequest{Query: q, States: append([]string(nil), sc.GetStates()...)}

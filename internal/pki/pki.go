@@ -16,7 +16,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha1"
+	"crypto/sha1" //nolint:gosec // G505: key identifiers only (RFC 5280)
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
@@ -125,7 +125,7 @@ func Init(dir, trustDomain string, caYears, leafDays int, hosts ...string) error
 	if leafDays <= 0 {
 		leafDays = DefaultLeafDays
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("pki init: %w", err)
 	}
 	paths := []string{
@@ -447,7 +447,7 @@ func CreateCSR(country, outDir, trustDomain string) (csrPath, keyPath string, er
 	if err := id.Validate(); err != nil {
 		return "", "", fmt.Errorf("csr: %w", err)
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
+	if err := os.MkdirAll(outDir, 0o700); err != nil {
 		return "", "", fmt.Errorf("csr: %w", err)
 	}
 	base := filepath.Join(outDir, BaseName(id))
@@ -517,7 +517,9 @@ func keyID(pub crypto.PublicKey) ([]byte, error) {
 	if _, err := asn1.Unmarshal(der, &spki); err != nil {
 		return nil, fmt.Errorf("parse public key: %w", err)
 	}
-	sum := sha1.Sum(spki.PublicKey.Bytes)
+	// RFC 5280 §4.2.1.2 method (1): the SHA-1 of the key; an identifier,
+	// not a security function.
+	sum := sha1.Sum(spki.PublicKey.Bytes) //nolint:gosec // G401: key identifier per RFC 5280
 	return sum[:], nil
 }
 
@@ -571,11 +573,11 @@ func writeNew(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	if _, err := f.Write(data); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return err
 	}
 	return f.Close()

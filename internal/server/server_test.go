@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -64,7 +65,7 @@ func TestRunAllStopsOnFirstError(t *testing.T) {
 		func(ctx context.Context) error { <-ctx.Done(); return nil },
 		func(context.Context) error { return boom },
 	)
-	if err != boom {
+	if !errors.Is(err, boom) {
 		t.Fatalf("got %v", err)
 	}
 }

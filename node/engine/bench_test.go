@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -64,6 +63,6 @@ func BenchmarkAggregate(b *testing.B) {
 		for b.Loop() {
 		}
 		b.ReportMetric(float64(e.Len()), "incidents")
-		b.Log(fmt.Sprintf("%d incidents, %d migrants, %d suspects", e.Len(), e.mig.len(), e.sus.len()))
+		b.Logf("%d incidents, %d migrants, %d suspects", e.Len(), e.mig.len(), e.sus.len())
 	})
 }

@@ -100,7 +100,7 @@ func printNodes(w io.Writer, nodes []*hubv1.Node) {
 			n.GetLastSeen().AsTime().Format(time.DateTime), n.GetSoftwareVersion(), agreement,
 			n.GetCertificateNotAfter().AsTime().Format(time.DateOnly))
 	}
-	tw.Flush()
+	_ = tw.Flush()
 }
 
 func newPictureCmd() *cobra.Command {
@@ -238,7 +238,7 @@ func printPicture(w io.Writer, pic *hubv1.RegionalPicture, rows int) {
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", key, cellValue(c), cellStatus(c.GetStatus()))
 		}
-		tw.Flush()
+		_ = tw.Flush()
 		fmt.Fprintf(w, "  contributed: %s · suppressed some cells: %s · missing: %s\n",
 			list(fig.GetContributors()), list(fig.GetSuppressed()), missing(fig.GetMissing()))
 	}

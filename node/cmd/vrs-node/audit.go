@@ -40,7 +40,7 @@ func openAudit(dataDir string) (*audit.Log, func(), error) {
 	}
 	l, err := audit.Open(db)
 	if err != nil {
-		db.Close()
+		_ = db.Close()
 		return nil, nil, err
 	}
 	return l, func() { db.Close() }, nil

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"time"
 
@@ -38,7 +37,6 @@ obviously synthetic values.`,
 					return fmt.Errorf("--to: %w", err)
 				}
 			}
-			var w io.Writer = cmd.OutOrStdout()
 			if out != "" && out != "-" {
 				f, err := os.Create(out)
 				if err != nil {
@@ -54,7 +52,7 @@ obviously synthetic values.`,
 				}
 				return f.Close()
 			}
-			return synth.Write(w, o)
+			return synth.Write(cmd.OutOrStdout(), o)
 		},
 	}
 	f := cmd.Flags()
