@@ -204,3 +204,13 @@ func CurrencyName(code string) (string, bool) {
 	}
 	return "", false
 }
+
+// Currencies returns every code IsCurrency accepts, sorted. The slice is a
+// copy: the caller may keep or change it.
+func Currencies() []string {
+	out := make([]string, len(currencies))
+	for i, c := range currencies {
+		out[i] = c.code
+	}
+	return out
+}

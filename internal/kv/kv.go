@@ -10,6 +10,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -37,12 +41,20 @@ type Options struct {
 	MemTableMB int64
 	// Logger receives Badger's own logging.
 	Logger hclog.Logger
+	// UnsyncedWrites commits without waiting for the disk. A commit then
+	// survives a crash of the process (it is in the operating system's page
+	// cache) but not of the machine, until the next Sync. It is for bulk
+	// loads that call Sync at their own commit points; a server that
+	// acknowledges writes to clients keeps it false.
+	UnsyncedWrites bool
 }
 
 // DB is an open store.
 type DB struct {
-	db  *badger.DB
-	log hclog.Logger
+	db     *badger.DB
+	log    hclog.Logger
+	dir    string // "" in memory
+	synced bool   // every commit is synced: Sync has nothing to do
 }
 
 // Open opens (creating if needed) the store.
@@ -50,7 +62,7 @@ type DB struct {
 // The memory budget is roughly 2×MemTableMB + BlockCacheMB + IndexCacheMB,
 // about 112 MB with the defaults, rather than Badger's 256 MB block cache
 // and 64 MB memtables ×5. Writes are synced (SyncWrites) so an acknowledged
-// write survives a crash.
+// write survives a crash, unless UnsyncedWrites.
 func Open(o Options) (*DB, error) {
 	log := o.Logger
 	if log == nil {
@@ -65,7 +77,7 @@ func Open(o Options) (*DB, error) {
 	const mb = 1 << 20
 	bo := badger.DefaultOptions(o.Dir).
 		WithInMemory(o.InMemory).
-		WithSyncWrites(!o.InMemory).
+		WithSyncWrites(!o.InMemory && !o.UnsyncedWrites).
 		WithLogger(logging.Badger{L: log}).
 		WithLoggingLevel(badger.WARNING).
 		WithCompression(options.ZSTD).
@@ -86,11 +98,73 @@ func Open(o Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", o.Dir, err)
 	}
-	return &DB{db: db, log: log}, nil
+	d := &DB{db: db, log: log, synced: o.InMemory || !o.UnsyncedWrites}
+	if !o.InMemory {
+		d.dir = o.Dir
+	}
+	return d, nil
 }
 
 // Close flushes and closes the store.
 func (d *DB) Close() error { return d.db.Close() }
+
+// Sync makes every write committed so far durable. On a store opened
+// without UnsyncedWrites (or in memory) each commit was already synced and
+// Sync does nothing.
+//
+// Badger's own Sync covers only the active memtable's write-ahead log and
+// the value log. A memtable that filled up and is waiting to be flushed to a
+// table keeps an unsynced log of its own, and Badger replays each log on
+// its own after a crash: a later log could survive while an earlier one is
+// lost. So Sync also fsyncs every write-ahead log and value-log file in the
+// directory, and the directory itself (new files' entries). Tables (.sst)
+// are synced by Badger when they are written.
+func (d *DB) Sync() error {
+	if d.synced {
+		return nil
+	}
+	if err := d.db.Sync(); err != nil {
+		return fmt.Errorf("sync store: %w", err)
+	}
+	if runtime.GOOS == "windows" {
+		// Files opened for reading cannot be flushed there; VRS servers run
+		// on Linux, and Windows is only a development platform.
+		return nil
+	}
+	ents, err := os.ReadDir(d.dir)
+	if err != nil {
+		return fmt.Errorf("sync store: %w", err)
+	}
+	for _, e := range ents {
+		if ext := filepath.Ext(e.Name()); ext != ".mem" && ext != ".vlog" {
+			continue
+		}
+		// A memtable flushed meanwhile has had its log deleted: nothing to sync.
+		if err := syncPath(filepath.Join(d.dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("sync store: %w", err)
+		}
+	}
+	if err := syncPath(d.dir); err != nil {
+		return fmt.Errorf("sync store: %w", err)
+	}
+	return nil
+}
+
+// syncPath fsyncs a file or directory. Pages Badger wrote through a shared
+// memory map are in the page cache like any other write, so fsync on a
+// descriptor of the same file writes them out.
+func syncPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	serr := f.Sync()
+	cerr := f.Close()
+	if serr != nil {
+		return serr
+	}
+	return cerr
+}
 
 // Txn is a read or read-write transaction.
 type Txn struct{ t *badger.Txn }
@@ -179,7 +253,8 @@ func (d *DB) View(fn func(Txn) error) error {
 var ErrTooBig = errors.New("transaction too big")
 
 // Update runs fn in a read-write transaction and commits it (durably, unless
-// the store is in memory). Either all of fn's writes happen or none.
+// the store is in memory or opened with UnsyncedWrites: then at the next
+// Sync). Either all of fn's writes happen or none.
 func (d *DB) Update(fn func(Txn) error) error {
 	err := d.db.Update(func(t *badger.Txn) error { return fn(Txn{t}) })
 	if errors.Is(err, badger.ErrTxnTooBig) {

@@ -125,3 +125,82 @@ func TestBackupRestore(t *testing.T) {
 		t.Fatalf("restored: %q %v", v, err)
 	}
 }
+
+func TestSync(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		n    int
+	}{
+		{"synced", Options{}, 50},
+		{"unsynced", Options{UnsyncedWrites: true}, 50},
+		// 8 MB memtables (the least Badger allows): the 18 MB written below
+		// rotate through two, so
+		// Sync meets logs of memtables waiting to be flushed.
+		{"unsynced small memtables", Options{UnsyncedWrites: true, MemTableMB: 8}, 600},
+		{"in memory", Options{InMemory: true, UnsyncedWrites: true}, 50},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := tt.opts
+			if !o.InMemory {
+				o.Dir = t.TempDir()
+			}
+			db, err := Open(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			val := bytes.Repeat([]byte("v"), 30000)
+			n := tt.n
+			b := db.NewBatch()
+			for i := range n {
+				if err := b.Put(fmt.Appendf(nil, "k/%05d", i), val); err != nil {
+					t.Fatal(err)
+				}
+				if i%25 == 0 {
+					// Sync while the batch is still committing in the background.
+					if err := db.Sync(); err != nil {
+						t.Fatalf("sync during batch: %v", err)
+					}
+				}
+			}
+			if err := b.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Put([]byte("last"), []byte("1")); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if o.InMemory {
+				_ = db.Close()
+				return
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db, err = Open(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			count := 0
+			err = db.View(func(tx Txn) error {
+				return tx.Scan([]byte("k/"), nil, func(_, v []byte) (bool, error) {
+					if !bytes.Equal(v, val) {
+						return false, errors.New("wrong value")
+					}
+					count++
+					return true, nil
+				})
+			})
+			if err != nil || count != n {
+				t.Fatalf("after reopen: %d keys, %v; want %d", count, err, n)
+			}
+			if v, err := db.Get([]byte("last")); err != nil || string(v) != "1" {
+				t.Fatalf("last: %q, %v", v, err)
+			}
+		})
+	}
+}

@@ -1,13 +1,13 @@
 // Package importer reads incident files an agency prepares — JSON Lines of
 // protojson Incident, CSV, or Excel workbooks made from the template — into
 // validated incidents, and hands them to a Sink: the record store directly
-// (offline, node stopped) or, through the same Batches, a running node's
-// API.
+// (StoreSink: offline, node stopped, the file atomic) or a running node's
+// API (APISink: in batches, each atomic).
 //
-// A file is all or nothing: Read reports every invalid line with its line
-// number and field path ("incidents.jsonl:17: migrants[2].age: 130 is not
-// between 0 and 120"), and Import writes only files without problems.
-// Importing the same file again changes nothing. The tabular layout is
+// A file with any invalid line is not written at all: Read reports every
+// invalid line with its line number and field path ("incidents.jsonl:17:
+// migrants[2].age: 130 is not between 0 and 120"), and Import writes only
+// files without problems. Importing the same file again changes nothing. The tabular layout is
 // documented in docs/import.md and in the template's README sheet.
 package importer
 
@@ -29,10 +29,6 @@ import (
 	"github.com/vrs-federation/vrs/node/validate"
 	recordv1 "github.com/vrs-federation/vrs/proto/vrs/record/v1"
 )
-
-// BatchSize is the batch size Batches uses for a node's API (at most
-// store.MaxBatch).
-const BatchSize = 1000
 
 // Pos is where something is in an import file.
 type Pos struct {
@@ -117,11 +113,12 @@ func (f *File) Incidents() []*recordv1.Incident {
 	return out
 }
 
-// Batches yields the file's incidents in batches of at most n (BatchSize
-// when n <= 0), for a sink that writes through the node's API.
+// Batches yields the file's incidents in batches of at most n
+// (APIBatchSize when n <= 0), for a sink that writes through the node's
+// API.
 func (f *File) Batches(n int) iter.Seq[[]*recordv1.Incident] {
 	if n <= 0 {
-		n = BatchSize
+		n = APIBatchSize
 	}
 	incs := f.Incidents()
 	return func(yield func([]*recordv1.Incident) bool) {
@@ -216,7 +213,8 @@ type Sink interface {
 }
 
 // StoreSink writes to an open record store with Store.BulkLoad: the whole
-// file in one atomic load.
+// file in one atomic load. APISink is the other Sink, through a running
+// node's API.
 type StoreSink struct{ Store *store.Store }
 
 // Write bulk-loads incs.
@@ -261,14 +259,20 @@ type Result struct {
 	// Incidents is how many incidents the file holds.
 	Incidents int
 	// Written counts created, updated and unchanged incidents (zero for a
-	// dry run or a rejected file).
+	// dry run or a rejected file; for an online import that stopped, what
+	// the acknowledged batches did).
 	Written store.UpsertResult
-	// Problems lists every problem; when there are any, nothing was written.
+	// Acknowledged is, for an online import (APISink) that stopped
+	// half-way, how many of the file's first incidents the node stored;
+	// 0 otherwise.
+	Acknowledged int
+	// Problems lists every problem; when there are any, nothing was
+	// written, except the Acknowledged incidents of an online import.
 	Problems []Problem
 }
 
 // ErrInvalidFile is returned by Import when a file has problems; nothing of
-// it was written.
+// it was written (online, nothing after Result.Acknowledged).
 var ErrInvalidFile = errors.New("file has problems; nothing imported")
 
 // Import reads, validates and (unless a dry run) writes one file. It returns
@@ -290,6 +294,10 @@ func (im *Importer) Import(ctx context.Context, path string) (Result, error) {
 		return res, errors.New("import: no sink")
 	}
 	w, err := im.c.Sink.Write(ctx, f.Incidents())
+	var pe *PartialError
+	if errors.As(err, &pe) {
+		res.Written, res.Acknowledged = pe.Written, pe.Acknowledged
+	}
 	var ve *store.ValidationError
 	if errors.As(err, &ve) {
 		// The sink's rules differ from ours (a newer node): still report lines.

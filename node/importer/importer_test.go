@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/vrs-federation/vrs/internal/codes"
 	"github.com/vrs-federation/vrs/internal/kv"
 	"github.com/vrs-federation/vrs/internal/logging"
 	"github.com/vrs-federation/vrs/node/store"
@@ -282,11 +283,14 @@ func TestBatchesAndProblemsFrom(t *testing.T) {
 		t.Fatal(err, f.Problems)
 	}
 	var sizes []int
-	for b := range f.Batches(0) {
+	for b := range f.Batches(1000) {
 		sizes = append(sizes, len(b))
 	}
 	if !slices.Equal(sizes, []int{1000, 1000, 500}) {
 		t.Fatalf("batches %v", sizes)
+	}
+	if n := len(slices.Collect(f.Batches(0))); n != 5 {
+		t.Fatalf("%d batches of the default size, want 5", n)
 	}
 	if f.Records[1234].Incident.GetNationalRef() != "R1234" || f.Records[1234].Pos.Line != 1235 {
 		t.Fatalf("order or line numbers lost: %+v", f.Records[1234].Pos)
@@ -415,6 +419,26 @@ func TestTemplate(t *testing.T) {
 		if !strings.Contains(joined, want) {
 			t.Errorf("no drop-down %s in %s", want, joined)
 		}
+	}
+	// The currency drop-down lists exactly the codes the validator accepts.
+	cols, err := wb.GetCols("lists")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var currencyCol []string
+	for _, col := range cols {
+		if len(col) > 0 && col[0] == "currency" {
+			// Columns come padded to the longest one.
+			currencyCol = slices.DeleteFunc(col[1:], func(v string) bool { return v == "" })
+		}
+	}
+	want := codes.Currencies()
+	if !slices.Equal(currencyCol, want) || !slices.IsSorted(want) || !slices.Contains(want, "USD") || slices.Contains(want, "XXX") {
+		t.Errorf("currency list: %d codes, want the %d of codes.Currencies, sorted, with USD and without XXX", len(currencyCol), len(want))
+	}
+	want[0] = "changed" // a copy: the next call is unaffected
+	if codes.Currencies()[0] == "changed" {
+		t.Error("codes.Currencies returns its own table")
 	}
 	// An empty template is a valid, empty import.
 	p := filepath.Join(t.TempDir(), "empty.xlsx")

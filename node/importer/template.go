@@ -111,18 +111,7 @@ func writeLists(wb *excelize.File) (map[string]string, error) {
 	for _, c := range codes.ICCSCodes() {
 		iccs = append(iccs, c.Code)
 	}
-	// codes has no list of currencies, only IsCurrency: walk every
-	// three-letter code (17,576 lookups).
-	var currencies []string
-	for a := 'A'; a <= 'Z'; a++ {
-		for b := 'A'; b <= 'Z'; b++ {
-			for c := 'A'; c <= 'Z'; c++ {
-				if code := string([]rune{a, b, c}); codes.IsCurrency(code) {
-					currencies = append(currencies, code)
-				}
-			}
-		}
-	}
+	currencies := codes.Currencies()
 	out := map[string]string{}
 	for i, l := range []struct {
 		name   string

@@ -33,13 +33,22 @@ import (
 //
 //  1. before the first change, the marker rec/m/import=<id> is committed:
 //     from here on, a crash is rolled back by the next Open;
-//  2. for each chunk, its undo entries (each changed reference and its
-//     previous value, or none for a new one) are committed under
-//     rec/u/<id>/ before its records and index entries are queued on a
-//     kv.Batch, so every record on disk has its undo entry on disk;
-//  3. the batch is flushed, then the marker is deleted and the new count
-//     committed in one transaction: the load is now complete;
+//  2. for each chunk, its undo entries (each changed reference, its
+//     previous value or none for a new one, and its new detected_on) are
+//     committed under rec/u/<id>/ and synced before its records and index
+//     entries are queued on a kv.Batch, so every record or index entry on
+//     disk has its undo entry (and the marker) on disk;
+//  3. the batch is flushed and synced, then the marker is deleted and the
+//     new count committed in one transaction, synced: the load is now
+//     complete and durable;
 //  4. the undo log is deleted (leftovers are deleted at the next Open).
+//
+// The syncs matter on a DB opened with kv.Options.UnsyncedWrites (see
+// OpenDataDirBulk), where a machine crash may keep later writes and lose
+// earlier ones; on a synced DB they cost nothing. Between them, records and
+// index entries may reach the disk in any order and any subset: the undo
+// entry names both the old and the new index entry, so a rollback removes
+// whichever survived.
 //
 // An error rolls back at once; a crash is rolled back by Open. Either way
 // the store holds exactly the records it held before.
@@ -112,7 +121,8 @@ func (l *loader) run(ctx context.Context, incs []*recordv1.Incident) error {
 	defer wg.Wait() // after cancel below: deferred calls run last-in first-out
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	n := (len(incs) + bulkChunk - 1) / bulkChunk
+	size := l.s.chunk
+	n := (len(incs) + size - 1) / size
 	futures := make([]chan stagedChunk, n)
 	for i := range futures {
 		futures[i] = make(chan stagedChunk, 1)
@@ -129,7 +139,7 @@ func (l *loader) run(ctx context.Context, incs []*recordv1.Incident) error {
 			case <-ctx.Done():
 				return
 			}
-			chunk := incs[k*bulkChunk : min((k+1)*bulkChunk, len(incs))]
+			chunk := incs[k*size : min((k+1)*size, len(incs))]
 			wg.Go(func() {
 				items, err := l.s.stage(ctx, chunk, now, empty)
 				futures[k] <- stagedChunk{items: items, err: err}
@@ -186,6 +196,11 @@ func (l *loader) write(items []staged) error {
 			return fmt.Errorf("write undo log: %w", err)
 		}
 	}
+	// The marker and these undo entries must be on disk before any of the
+	// chunk's records can be: the batch may commit them at any moment.
+	if err := l.s.db.Sync(); err != nil {
+		return fmt.Errorf("write undo log: %w", err)
+	}
 	observe := len(l.s.observers) > 0
 	for _, it := range changed {
 		ref := it.inc.GetNationalRef()
@@ -218,13 +233,23 @@ func (l *loader) commit() error {
 		return err
 	}
 	l.batch = nil
+	// Every record on disk before the marker goes: a marker deleted with
+	// records still in flight would leave a half-imported file.
+	if err := l.s.db.Sync(); err != nil {
+		return err
+	}
 	count := l.s.count.Load() + int64(l.res.Created)
-	return l.s.db.Update(func(tx kv.Txn) error {
+	err := l.s.db.Update(func(tx kv.Txn) error {
 		if err := tx.Delete(importKey); err != nil {
 			return err
 		}
 		return tx.Put(countKey, encodeCount(count))
 	})
+	if err != nil {
+		return err
+	}
+	// The clerk is told the file is imported: make it so after a crash too.
+	return l.s.db.Sync()
 }
 
 type action uint8
@@ -339,22 +364,40 @@ func undoKey(id string, seq uint32) []byte {
 	return binary.BigEndian.AppendUint32(k, seq)
 }
 
+// Undo entry flags. undoNewDate was added with unsynced bulk loads, where
+// a new index entry may survive a crash that loses its record; entries
+// without it (written by an older version) are still read.
+const (
+	undoExisted byte = 1 << 0 // the previous value follows
+	undoNewDate byte = 1 << 1 // the new detected_on (10 bytes) ends the entry
+)
+
 // encodeUndo encodes the undo entries of changed incidents in values of
-// about undoChunkBytes. Each entry is uvarint(len ref) ref, then 0 for
-// "did not exist" or 1, uvarint(len old) old.
+// about undoChunkBytes. Each entry is uvarint(len ref) ref, a flag byte,
+// then uvarint(len old) old when undoExisted, then the new detected_on when
+// undoNewDate.
 func encodeUndo(changed []*staged) [][]byte {
 	var out [][]byte
 	var buf []byte
 	for _, it := range changed {
 		ref := it.inc.GetNationalRef()
+		date := it.inc.GetDetectedOn()
 		buf = binary.AppendUvarint(buf, uint64(len(ref)))
 		buf = append(buf, ref...)
-		if it.oldRaw == nil {
-			buf = append(buf, 0)
-		} else {
-			buf = append(buf, 1)
+		flag := byte(0)
+		if it.oldRaw != nil {
+			flag |= undoExisted
+		}
+		if len(date) == dateLen {
+			flag |= undoNewDate
+		}
+		buf = append(buf, flag)
+		if it.oldRaw != nil {
 			buf = binary.AppendUvarint(buf, uint64(len(it.oldRaw)))
 			buf = append(buf, it.oldRaw...)
+		}
+		if flag&undoNewDate != 0 {
+			buf = append(buf, date...)
 		}
 		if len(buf) >= undoChunkBytes {
 			out = append(out, buf)
@@ -368,9 +411,13 @@ func encodeUndo(changed []*staged) [][]byte {
 }
 
 type undoEntry struct {
-	ref string
-	old []byte // nil: the incident did not exist
+	ref     string
+	old     []byte // nil: the incident did not exist
+	newDate string // the load's detected_on; "" in entries of older versions
 }
+
+// dateLen is the length of a validated detected_on, YYYY-MM-DD.
+const dateLen = len("2006-01-02")
 
 func decodeUndo(v []byte, fn func(undoEntry) error) error {
 	for len(v) > 0 {
@@ -382,13 +429,23 @@ func decodeUndo(v []byte, fn func(undoEntry) error) error {
 		v = v[k+int(n):]
 		flag := v[0]
 		v = v[1:]
-		if flag == 1 {
+		if flag&^(undoExisted|undoNewDate) != 0 {
+			return errors.New("corrupt undo log")
+		}
+		if flag&undoExisted != 0 {
 			n, k = binary.Uvarint(v)
 			if k <= 0 || uint64(len(v)-k) < n {
 				return errors.New("corrupt undo log")
 			}
 			e.old = append([]byte{}, v[k:k+int(n)]...)
 			v = v[k+int(n):]
+		}
+		if flag&undoNewDate != 0 {
+			if len(v) < dateLen {
+				return errors.New("corrupt undo log")
+			}
+			e.newDate = string(v[:dateLen])
+			v = v[dateLen:]
 		}
 		if err := fn(e); err != nil {
 			return err
@@ -438,6 +495,13 @@ func (s *Store) recover() error {
 						return err
 					}
 				}
+				// The new index entry may be on disk without its record
+				// (an unsynced load cut by a machine crash).
+				if e.newDate != "" && e.newDate != oldDate && e.newDate != curDate {
+					if err := b.Delete(dateKey(e.newDate, e.ref)); err != nil {
+						return err
+					}
+				}
 				if e.old == nil {
 					removed++
 					return b.Delete(key)
@@ -457,7 +521,16 @@ func (s *Store) recover() error {
 	if err := b.Flush(); err != nil {
 		return fmt.Errorf("roll back unfinished import: %w", err)
 	}
+	// The restored records go to disk before the marker that would have
+	// the rollback run again; then the marker's removal, so that a rolled
+	// back store stays rolled back.
+	if err := s.db.Sync(); err != nil {
+		return fmt.Errorf("roll back unfinished import: %w", err)
+	}
 	err = s.db.Update(func(tx kv.Txn) error { return tx.Delete(importKey) })
+	if err == nil {
+		err = s.db.Sync()
+	}
 	if err != nil {
 		return fmt.Errorf("roll back unfinished import: %w", err)
 	}

@@ -119,6 +119,7 @@ type Store struct {
 	mu        sync.Mutex // serialises writes and observer calls
 	observers []Observer
 	count     atomic.Int64
+	chunk     int // BulkLoad's chunk size (bulkChunk; smaller in tests)
 }
 
 // Open opens the record store in db with the system clock, finishing the
@@ -132,7 +133,7 @@ func New(c Config) (*Store, error) {
 	if c.DB == nil {
 		return nil, errors.New("store: no db")
 	}
-	s := &Store{db: c.DB, log: c.Logger, now: c.Now}
+	s := &Store{db: c.DB, log: c.Logger, now: c.Now, chunk: bulkChunk}
 	if s.log == nil {
 		s.log = logging.Discard()
 	}
@@ -275,6 +276,11 @@ func (s *Store) Upsert(ctx context.Context, incs []*recordv1.Incident) (UpsertRe
 	if err != nil {
 		return UpsertResult{}, fmt.Errorf("upsert: %w", err)
 	}
+	// A no-op on the node's store, which syncs every commit; on a store
+	// opened for bulk loading it keeps an acknowledged Upsert durable.
+	if err := s.db.Sync(); err != nil {
+		return UpsertResult{}, fmt.Errorf("upsert: %w", err)
+	}
 	s.count.Add(int64(res.Created))
 	for i, inc := range news {
 		if changed[i] {
@@ -349,6 +355,9 @@ func (s *Store) Delete(ctx context.Context, nationalRef string) (bool, error) {
 		old = si.GetIncident()
 		return tx.Put(countKey, encodeCount(count-1))
 	})
+	if err == nil {
+		err = s.db.Sync() // as in Upsert
+	}
 	if err != nil {
 		return false, fmt.Errorf("delete incident: %w", err)
 	}
@@ -537,14 +546,25 @@ var ErrLocked = errors.New("the store is in use by another process (is the node 
 // DBDir is where a node keeps its Badger files inside its data directory.
 func DBDir(dataDir string) string { return filepath.Join(dataDir, "db") }
 
-// OpenDataDir opens the key-value store of a node data directory. It
-// returns ErrLocked when a running node holds it.
+// OpenDataDir opens the key-value store of a node data directory, every
+// commit synced. It returns ErrLocked when a running node holds it.
 func OpenDataDir(dataDir string, log hclog.Logger) (*kv.DB, error) {
-	db, err := kv.Open(kv.Options{Dir: DBDir(dataDir), Logger: log})
+	return openDataDir(kv.Options{Dir: DBDir(dataDir), Logger: log})
+}
+
+// OpenDataDirBulk is OpenDataDir for the offline importer: commits are not
+// synced one by one (kv.Options.UnsyncedWrites); BulkLoad syncs at the
+// points its undo log needs, and Upsert and Delete sync before returning.
+func OpenDataDirBulk(dataDir string, log hclog.Logger) (*kv.DB, error) {
+	return openDataDir(kv.Options{Dir: DBDir(dataDir), Logger: log, UnsyncedWrites: true})
+}
+
+func openDataDir(o kv.Options) (*kv.DB, error) {
+	db, err := kv.Open(o)
 	if err != nil {
 		// Badger does not wrap the lock error, so the message is all there is.
 		if strings.Contains(err.Error(), "directory lock") {
-			return nil, fmt.Errorf("%s: %w", DBDir(dataDir), ErrLocked)
+			return nil, fmt.Errorf("%s: %w", o.Dir, ErrLocked)
 		}
 		return nil, err
 	}
