@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/reflection"
 
 	"github.com/vrs-federation/vrs/hub/api"
+	"github.com/vrs-federation/vrs/hub/export"
 	"github.com/vrs-federation/vrs/hub/federation"
 	"github.com/vrs-federation/vrs/hub/merge"
 	"github.com/vrs-federation/vrs/hub/picture"
@@ -47,9 +48,9 @@ type Config struct {
 	// TLS names the hub's certificate, key, the federation CA and an
 	// optional CRL; all are reloaded when they change.
 	TLS identity.Files
-	// Reciprocity lets a state-bound partner read a regional product only if
-	// that state contributed to it.
-	Reciprocity bool
+	// NoReciprocity lets a state-bound partner read regional products its
+	// state did not contribute to. The zero value keeps reciprocity on.
+	NoReciprocity bool
 	// HeartbeatInterval on the federation link; default 10 s.
 	HeartbeatInterval time.Duration
 	// RateLimit per caller identity on the API.
@@ -180,12 +181,13 @@ func (h *Hub) apiServices() []server.Service {
 	var svcs []server.Service
 	path, handler := hubv1connect.NewNodeServiceHandler(api.NewNodeService(h.registry))
 	svcs = append(svcs, server.Service{Name: hubv1connect.NodeServiceName, Path: path, Handler: handler})
-	path, handler = hubv1connect.NewQueryServiceHandler(api.NewQueryService(h.runs).WithReciprocity(h.cfg.Reciprocity))
+	path, handler = hubv1connect.NewQueryServiceHandler(api.NewQueryService(h.runs).WithReciprocity(!h.cfg.NoReciprocity))
 	svcs = append(svcs, server.Service{Name: hubv1connect.QueryServiceName, Path: path, Handler: handler})
 	path, handler = hubv1connect.NewScheduleServiceHandler(api.NewScheduleService(h.sched).WithLog(h.log.Named("schedules")))
 	svcs = append(svcs, server.Service{Name: hubv1connect.ScheduleServiceName, Path: path, Handler: handler})
 	opts := api.DefaultReportOptions()
-	opts.Reciprocity = h.cfg.Reciprocity
+	opts.Reciprocity = !h.cfg.NoReciprocity
+	opts.Export.Columns = export.RegistryColumns{Nodes: h.registry}
 	opts.Log = h.log.Named("reports")
 	path, handler = hubv1connect.NewReportServiceHandler(api.NewReportService(h.runs, h.picture, opts))
 	svcs = append(svcs, server.Service{Name: hubv1connect.ReportServiceName, Path: path, Handler: handler})

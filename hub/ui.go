@@ -21,7 +21,7 @@ func (h *Hub) uiHandler() (http.Handler, error) {
 		Nodes:    uiNodes{h},
 		Picture:  picture.Source{Def: h.picture, Runs: h.runs},
 		Runs:     h.runs,
-		Export:   export.Exporter{Runs: h.runs},
+		Export:   export.Exporter{Runs: h.runs, Options: export.Options{Columns: export.RegistryColumns{Nodes: h.registry}}},
 		Log:      h.log.Named("ui"),
 		NotFound: func(err error) bool { return errors.Is(err, runs.ErrNotFound) },
 	})

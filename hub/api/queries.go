@@ -58,7 +58,7 @@ func (s *QueryService) GetRun(ctx context.Context, req *connect.Request[hubv1.Ge
 
 // forCaller shapes a run for the verified caller. CAU operators see it
 // all. Everyone else sees the merged regional table but never a state's own
-// cells: the states disclosed those to the hub, and with them a partner
+// cells nor an extract's record-level rows: the states disclosed those to the hub, and with them a partner
 // could add up what secondary suppression withheld. A partner bound to a
 // state reads a run only if that state contributed to it (reciprocity).
 func (s *QueryService) forCaller(ctx context.Context, r *hubv1.Run) (*hubv1.Run, error) {
@@ -74,6 +74,9 @@ func (s *QueryService) forCaller(ctx context.Context, r *hubv1.Run) (*hubv1.Run,
 	for _, st := range r.GetStates() {
 		st.Cells = nil
 	}
+	// Redacted extract rows are record-level: the states agreed to send
+	// them to the hub, not to pass them on.
+	r.Rows = nil
 	return r, nil
 }
 

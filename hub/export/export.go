@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"connectrpc.com/connect"
+
 	hubv1 "github.com/vrs-federation/vrs/proto/vrs/hub/v1"
 	queryv1 "github.com/vrs-federation/vrs/proto/vrs/query/v1"
 )
@@ -30,7 +32,9 @@ var (
 	// ErrFormat is returned for an unknown or unset format.
 	ErrFormat = errors.New("unknown export format")
 	// ErrNotAggregate is returned for a run without an aggregate query
-	// (a redacted-extract run has rows, not cells).
+	// (a redacted-extract run has rows, not cells), and for an SDMX
+	// format asked of an extract run: SDMX describes aggregate
+	// observations, and record-level rows have no dataflow to fit.
 	ErrNotAggregate = errors.New("run has no aggregate table")
 )
 
@@ -52,6 +56,9 @@ type Options struct {
 	// Prepared is the SDMX-JSON meta.prepared time; default the run's
 	// completion time, else now.
 	Prepared time.Time
+	// Columns names the columns of extract runs' rows (RegistryColumns in
+	// the hub); nil names them value_1, value_2, ...
+	Columns ColumnSource
 }
 
 func (o Options) withDefaults(run *hubv1.Run) Options {
@@ -93,11 +100,14 @@ func (o Options) URN() string {
 // Render renders the run's merged table in the format and returns its media
 // type, a suggested file name and the bytes.
 func Render(run *hubv1.Run, format hubv1.ExportFormat, opts Options) (contentType, filename string, content []byte, err error) {
+	base := "run-" + safeName(run.GetId())
+	if run.GetExtract() != nil {
+		return renderExtract(run, format, base, opts)
+	}
 	if run.GetQuery() == nil {
 		return "", "", nil, ErrNotAggregate
 	}
 	opts = opts.withDefaults(run)
-	base := "run-" + safeName(run.GetId())
 	switch format {
 	case hubv1.ExportFormat_EXPORT_FORMAT_CSV:
 		content, err = renderCSV(run)
@@ -108,6 +118,19 @@ func Render(run *hubv1.Run, format hubv1.ExportFormat, opts Options) (contentTyp
 	case hubv1.ExportFormat_EXPORT_FORMAT_SDMX_JSON:
 		content, err = renderSDMXJSON(run, opts)
 		return ContentTypeSDMXJSON, base + ".sdmx.json", content, err
+	default:
+		return "", "", nil, fmt.Errorf("%w: %v", ErrFormat, format)
+	}
+}
+
+// renderExtract renders an extract run: tidy CSV only.
+func renderExtract(run *hubv1.Run, format hubv1.ExportFormat, base string, opts Options) (contentType, filename string, content []byte, err error) {
+	switch format {
+	case hubv1.ExportFormat_EXPORT_FORMAT_CSV:
+		content, err = renderExtractCSV(run, opts.Columns)
+		return ContentTypeCSV, base + ".csv", content, err
+	case hubv1.ExportFormat_EXPORT_FORMAT_SDMX_CSV, hubv1.ExportFormat_EXPORT_FORMAT_SDMX_JSON:
+		return "", "", nil, fmt.Errorf("%w: run %s is a redacted extract (record-level rows); SDMX carries aggregate observations only, export it as CSV", ErrNotAggregate, run.GetId())
 	default:
 		return "", "", nil, fmt.Errorf("%w: %v", ErrFormat, format)
 	}
@@ -174,11 +197,21 @@ type Exporter struct {
 	Options Options
 }
 
-// Export loads the run and renders it.
+// Export loads the run and renders it. A format the run cannot have (SDMX
+// of an extract run) or an unknown format comes back as a connect
+// FailedPrecondition or InvalidArgument error that still wraps ErrNotAggregate
+// or ErrFormat, so the web UI answers 400 rather than an internal error.
 func (e Exporter) Export(ctx context.Context, runID string, format hubv1.ExportFormat) (contentType, filename string, content []byte, err error) {
 	run, err := e.Runs.Get(ctx, runID)
 	if err != nil {
 		return "", "", nil, err
 	}
-	return Render(run, format, e.Options)
+	contentType, filename, content, err = Render(run, format, e.Options)
+	switch {
+	case errors.Is(err, ErrNotAggregate):
+		err = connect.NewError(connect.CodeFailedPrecondition, err)
+	case errors.Is(err, ErrFormat):
+		err = connect.NewError(connect.CodeInvalidArgument, err)
+	}
+	return contentType, filename, content, err
 }

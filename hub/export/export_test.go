@@ -273,8 +273,11 @@ func TestRenderErrors(t *testing.T) {
 	if _, _, _, err := Render(testRun(), hubv1.ExportFormat_EXPORT_FORMAT_UNSPECIFIED, Options{}); !errors.Is(err, ErrFormat) {
 		t.Errorf("unspecified format: err = %v, want ErrFormat", err)
 	}
-	if _, _, _, err := Render(&hubv1.Run{Id: "x", Extract: &queryv1.ExtractQuery{Extract: "sea"}}, hubv1.ExportFormat_EXPORT_FORMAT_CSV, Options{}); !errors.Is(err, ErrNotAggregate) {
-		t.Errorf("extract run: err = %v, want ErrNotAggregate", err)
+	if _, _, _, err := Render(&hubv1.Run{Id: "x"}, hubv1.ExportFormat_EXPORT_FORMAT_CSV, Options{}); !errors.Is(err, ErrNotAggregate) {
+		t.Errorf("run without a query: err = %v, want ErrNotAggregate", err)
+	}
+	if _, _, _, err := Render(&hubv1.Run{Id: "x", Extract: &queryv1.ExtractQuery{Extract: "sea"}}, hubv1.ExportFormat_EXPORT_FORMAT_SDMX_CSV, Options{}); !errors.Is(err, ErrNotAggregate) {
+		t.Errorf("extract run as SDMX: err = %v, want ErrNotAggregate", err)
 	}
 }
 

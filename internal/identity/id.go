@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+
+	"github.com/vrs-federation/vrs/internal/codes"
 )
 
 // Role is what a certificate's holder is in the federation.
@@ -146,8 +148,9 @@ func Parse(s string) (ID, error) {
 }
 
 // BoundCountry returns the state a partner or agency certificate belongs to,
-// for reciprocity: an agency's country, or for a partner named "ISO3-..."
-// (e.g. "tha-immigration") the upper-cased prefix. ok is false for
+// for reciprocity: an agency's country, or for a partner named "iso3-..."
+// (e.g. "tha-immigration") the upper-cased prefix when it is an ISO 3166-1
+// country code ("ext-research" is bound to no state). ok is false for
 // identities bound to no state.
 func (id ID) BoundCountry() (string, bool) {
 	switch id.Role {
@@ -156,7 +159,7 @@ func (id ID) BoundCountry() (string, bool) {
 	case RolePartner:
 		if i := strings.IndexByte(id.Name, '-'); i == 3 {
 			c := strings.ToUpper(id.Name[:3])
-			if ValidCountry(c) {
+			if codes.IsCountry(c) {
 				return c, true
 			}
 		}

@@ -56,6 +56,7 @@ func TestBoundCountry(t *testing.T) {
 		{ID{Role: RolePartner, Name: "tha-immigration"}, "THA", true},
 		{ID{Role: RolePartner, Name: "unodc-research"}, "", false},
 		{ID{Role: RolePartner, Name: "thai"}, "", false},
+		{ID{Role: RolePartner, Name: "ext-research"}, "", false},
 		{ID{Role: RoleOperator, Name: "idn-x"}, "", false},
 	}
 	for _, c := range cases {

@@ -15,8 +15,9 @@ import (
 
 func newServeCmd(g *cli.Globals) *cobra.Command {
 	var (
-		cfg   hub.Config
-		files identity.Files
+		cfg         hub.Config
+		files       identity.Files
+		reciprocity bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -36,6 +37,7 @@ re-read when their files change.`,
 			}
 			logging.InstallGRPC(log)
 			cfg.TLS = files
+			cfg.NoReciprocity = !reciprocity
 			cfg.Log = log
 			cfg.Version = cli.Version
 			h, err := hub.New(cfg)
@@ -56,7 +58,7 @@ re-read when their files change.`,
 	f.StringVar(&files.Key, "key", "", "hub private key (PEM)")
 	f.StringVar(&files.CA, "ca", "", "federation CA certificate (PEM)")
 	f.StringVar(&files.CRL, "crl", "", "certificate revocation list (PEM), optional")
-	f.BoolVar(&cfg.Reciprocity, "reciprocity", true, "a state-bound partner reads a regional product only if its state contributed")
+	f.BoolVar(&reciprocity, "reciprocity", true, "a state-bound partner reads a regional product only if its state contributed")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", 10*time.Second, "heartbeat interval on the federation link")
 	f.Float64Var(&cfg.RateLimit.PerSecond, "rate-limit", 200, "API requests per second per caller identity")
 	f.IntVar(&cfg.RateLimit.Burst, "rate-burst", 400, "API request burst per caller identity")
