@@ -1,0 +1,570 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/vrs-federation/vrs/internal/identity"
+	"github.com/vrs-federation/vrs/internal/identity/identitytest"
+	"github.com/vrs-federation/vrs/internal/logging"
+	"github.com/vrs-federation/vrs/internal/synth"
+	hubv1 "github.com/vrs-federation/vrs/proto/vrs/hub/v1"
+	nodev1 "github.com/vrs-federation/vrs/proto/vrs/node/v1"
+	"github.com/vrs-federation/vrs/proto/vrs/node/v1/nodev1connect"
+	queryv1 "github.com/vrs-federation/vrs/proto/vrs/query/v1"
+	recordv1 "github.com/vrs-federation/vrs/proto/vrs/record/v1"
+)
+
+// relAgreement is the agreement of the reliability tests' nodes: rounding
+// is "none" or "rr3".
+func relAgreement(rounding string) string {
+	return fmt.Sprintf(`
+agreement "cau-regional" {
+  version      = 1
+  recipients   = ["spiffe://vrs.local/hub"]
+  min_cell     = 5
+  rounding     = %q
+  max_group_by = 2
+  period_floor = "month"
+  measure "migrants"  { dimensions = ["period.year", "period.quarter", "period.month", "transport_mode", "citizenship"] }
+  measure "incidents" { dimensions = ["period.year", "period.quarter", "period.month", "transport_mode"] }
+}
+`, rounding)
+}
+
+// relSynth returns n synthetic incidents of country in 2025.
+func relSynth(t testing.TB, country string, n int, seed int64) []*recordv1.Incident {
+	t.Helper()
+	g, err := synth.New(synth.Options{
+		Country: country, Seed: seed,
+		From: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]*recordv1.Incident, n)
+	for i := range out {
+		out[i] = g.Next()
+	}
+	return out
+}
+
+// relQuery is the query most fault tests ask: migrants by transport mode
+// in 2025.
+func relQuery() *queryv1.AggregateQuery {
+	return &queryv1.AggregateQuery{Measure: "migrants", GroupBy: []string{"transport_mode"}, PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31"}
+}
+
+// relFaultCluster is a hub with two nodes, THA (exact) and MYS (rr3), both
+// attached.
+func relFaultCluster(t *testing.T) (*relCluster, context.Context) {
+	t.Helper()
+	c := relNewCluster(t)
+	c.addNodes(
+		relNodeSpec{"THA", relAgreement("none"), relSynth(t, "THA", 300, 1)},
+		relNodeSpec{"MYS", relAgreement("rr3"), relSynth(t, "MYS", 300, 2)},
+	)
+	ctx := t.Context()
+	c.waitConnected(ctx, true, "THA", "MYS")
+	return c, ctx
+}
+
+// relStatusIs is a run condition: country has status want.
+func relStatusIs(country string, want hubv1.StateStatus) func(*hubv1.Run) bool {
+	return func(r *hubv1.Run) bool {
+		for _, s := range r.GetStates() {
+			if s.GetCountry() == country {
+				return s.GetStatus() == want
+			}
+		}
+		return false
+	}
+}
+
+// relCheckSettled checks a complete run as the operator sees it: every
+// state listed once with the wanted status, the regional cells the sum of
+// the answered states' cells (so nothing was merged twice), and the
+// states that did not answer listed as missing, never as contributors.
+func relCheckSettled(t *testing.T, run *hubv1.Run, want map[string]hubv1.StateStatus) {
+	t.Helper()
+	if run.GetState() != hubv1.RunState_RUN_STATE_COMPLETE {
+		t.Fatalf("run %s is %v, want complete", run.GetId(), run.GetState())
+	}
+	if len(run.GetStates()) != len(want) {
+		t.Errorf("run %s lists %d states, want %d: %s", run.GetId(), len(run.GetStates()), len(want), relStates(run))
+	}
+	for country, st := range want {
+		if s := relState(t, run, country); s.GetStatus() != st {
+			t.Errorf("run %s: %s is %v (%s), want %v", run.GetId(), country, s.GetStatus(), s.GetReason(), st)
+		}
+	}
+	checkSums(t, run)
+	for _, cell := range run.GetCells() {
+		for country, st := range want {
+			if st == hubv1.StateStatus_STATE_STATUS_ANSWERED {
+				continue
+			}
+			if slices.Contains(cell.GetContributors(), country) {
+				t.Errorf("cell %v counts %s, which is %v", cell.GetKey(), country, st)
+			}
+			if !slices.Contains(cell.GetMissing(), country) {
+				t.Errorf("cell %v does not list %s (%v) as missing", cell.GetKey(), country, st)
+			}
+		}
+	}
+}
+
+// relDisclosedOnce checks that country's audit log records the run's task
+// exactly once, as a disclosure: a re-delivered task was answered from the
+// log, not decided again.
+func relDisclosedOnce(t *testing.T, c *relCluster, ctx context.Context, country, runID string) {
+	t.Helper()
+	es := relEntriesFor(c.audit(ctx, country), runID)
+	if len(es) != 1 {
+		t.Fatalf("%s audit has %d entries for run %s, want 1", country, len(es), runID)
+	}
+	if es[0].GetDecision() != nodev1.AuditDecision_AUDIT_DECISION_DISCLOSED {
+		t.Errorf("%s audit entry for run %s is %v", country, runID, es[0].GetDecision())
+	}
+	c.verifyAudit(ctx, country)
+}
+
+// TestRelFaults stops, restarts, partitions and cuts parts of a running
+// federation and checks what the operator sees and that nothing is lost or
+// counted twice (issue 12, faults).
+func TestRelFaults(t *testing.T) {
+	answered := hubv1.StateStatus_STATE_STATUS_ANSWERED
+	both := map[string]hubv1.StateStatus{"THA": answered, "MYS": answered}
+
+	t.Run("node restarted mid-run", func(t *testing.T) {
+		t.Parallel()
+		c, ctx := relFaultCluster(t)
+		// Hold THA's link so the task is delivered but not yet answered
+		// when the node goes down.
+		c.nodes["THA"].proxy.Drop()
+		id := c.submit(ctx, relQuery(), time.Minute)
+		c.waitRun(ctx, id, "MYS answered, THA pending", func(r *hubv1.Run) bool {
+			return relStatusIs("MYS", answered)(r) && relStatusIs("THA", hubv1.StateStatus_STATE_STATUS_PENDING)(r)
+		})
+		c.stopNode("THA")
+		c.nodes["THA"].proxy.Heal()
+		c.waitConnected(ctx, false, "THA")
+		if r, err := c.run(ctx, id); err != nil || r.GetState() != hubv1.RunState_RUN_STATE_RUNNING {
+			t.Fatalf("run with THA down: %v %v", r.GetState(), err)
+		}
+		c.startNode("THA")
+		run := c.waitComplete(ctx, id)
+		relCheckSettled(t, run, both)
+		relDisclosedOnce(t, c, ctx, "THA", id)
+		relDisclosedOnce(t, c, ctx, "MYS", id)
+	})
+
+	t.Run("node offline at submit", func(t *testing.T) {
+		t.Parallel()
+		c, ctx := relFaultCluster(t)
+		c.stopNode("THA")
+		c.waitConnected(ctx, false, "THA")
+		id := c.submit(ctx, relQuery(), time.Minute)
+		run := c.waitRun(ctx, id, "MYS answered", relStatusIs("MYS", answered))
+		if run.GetState() != hubv1.RunState_RUN_STATE_RUNNING {
+			t.Fatalf("run is %v with THA offline before its deadline", run.GetState())
+		}
+		if s := relState(t, run, "THA"); s.GetStatus() == answered {
+			t.Fatalf("THA answered while offline")
+		} else {
+			t.Logf("operator sees the offline THA as %v before the deadline", s.GetStatus())
+		}
+		c.startNode("THA")
+		run = c.waitComplete(ctx, id)
+		relCheckSettled(t, run, both)
+		relDisclosedOnce(t, c, ctx, "THA", id)
+	})
+
+	t.Run("hub restarted mid-run", func(t *testing.T) {
+		t.Parallel()
+		c, ctx := relFaultCluster(t)
+		c.nodes["THA"].proxy.Drop()
+		id := c.submit(ctx, relQuery(), time.Minute)
+		c.waitRun(ctx, id, "MYS answered", relStatusIs("MYS", answered))
+		c.stopHub()
+		c.nodes["THA"].proxy.Heal()
+		c.startHub()
+		c.waitConnected(ctx, true, "THA", "MYS")
+		run := c.waitComplete(ctx, id)
+		relCheckSettled(t, run, both)
+		relDisclosedOnce(t, c, ctx, "THA", id)
+		relDisclosedOnce(t, c, ctx, "MYS", id)
+	})
+
+	t.Run("node partitioned", func(t *testing.T) {
+		t.Parallel()
+		partition := 5 * time.Second
+		if relLong() {
+			partition = 30 * time.Second
+		}
+		c, ctx := relFaultCluster(t)
+		start := time.Now()
+		c.nodes["THA"].proxy.Drop()
+		id := c.submit(ctx, relQuery(), 2*time.Minute+partition)
+		// The hub notices the silence by itself (missed heartbeats).
+		c.waitConnected(ctx, false, "THA")
+		run, err := c.run(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := relState(t, run, "THA"); s.GetStatus() == answered || run.GetState() != hubv1.RunState_RUN_STATE_RUNNING {
+			t.Fatalf("during the partition: run %v, THA %v", run.GetState(), s.GetStatus())
+		}
+		time.Sleep(time.Until(start.Add(partition)))
+		c.nodes["THA"].proxy.Heal()
+		c.waitConnected(ctx, true, "THA")
+		run = c.waitComplete(ctx, id)
+		relCheckSettled(t, run, both)
+		relDisclosedOnce(t, c, ctx, "THA", id)
+		t.Logf("partitioned %s, run settled %s after the partition began", partition, time.Since(start).Round(100*time.Millisecond))
+	})
+
+	t.Run("slow link", func(t *testing.T) {
+		t.Parallel()
+		c, ctx := relFaultCluster(t)
+		c.nodes["THA"].proxy.Delay(200 * time.Millisecond)
+		id := c.submit(ctx, relQuery(), time.Minute)
+		relCheckSettled(t, c.waitComplete(ctx, id), both)
+		relDisclosedOnce(t, c, ctx, "THA", id)
+	})
+
+	t.Run("link cut past the deadline", func(t *testing.T) {
+		t.Parallel()
+		c, ctx := relFaultCluster(t)
+		tha := c.nodes["THA"].proxy
+		// The task is sent into the held link, then the link is cut and
+		// stays cut until after the deadline (long enough for MYS to
+		// answer on a loaded machine).
+		tha.Drop()
+		id := c.submit(ctx, relQuery(), 6*time.Second)
+		c.waitRun(ctx, id, "MYS answered", relStatusIs("MYS", answered))
+		tha.Cut()
+		run := c.waitComplete(ctx, id)
+		relCheckSettled(t, run, map[string]hubv1.StateStatus{"THA": hubv1.StateStatus_STATE_STATUS_TIMED_OUT, "MYS": answered})
+		if len(relState(t, run, "THA").GetCells()) != 0 {
+			t.Errorf("timed-out THA has cells in the run")
+		}
+		// THA comes back: its late answer (if it ever makes one) must not
+		// change the settled run.
+		tha.Heal()
+		c.waitConnected(ctx, true, "THA")
+		time.Sleep(2 * time.Second)
+		after, err := c.run(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(run, after) {
+			t.Errorf("the settled run changed after THA reconnected:\nbefore %s\nafter  %s", relStates(run), relStates(after))
+		}
+		if es := relEntriesFor(c.audit(ctx, "THA"), id); len(es) > 1 {
+			t.Errorf("THA audit has %d entries for the timed-out task", len(es))
+		}
+	})
+
+	t.Run("SIGKILL during online import", func(t *testing.T) {
+		t.Parallel()
+		relKillDuringImport(t)
+	})
+}
+
+// relKillDuringImport SIGKILLs a node process while `vrs-node import --api`
+// streams records into it: the restarted node holds only whole
+// acknowledged batches, sending the file again completes it with every
+// incident exactly once, and the audit log verifies.
+func relKillDuringImport(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts processes")
+	}
+	_, nodeBin := binaries(t)
+	const (
+		total = 6000
+		batch = 50
+	)
+	dir := t.TempDir()
+	p := identitytest.New(t)
+	nodeFiles := p.Files(t, p.Node("THA"))
+	agency := p.Files(t, p.Agency("THA", "rel"))
+	agreementPath := filepath.Join(dir, "THA.hcl")
+	if err := os.WriteFile(agreementPath, []byte(relAgreement("none")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var data bytes.Buffer
+	if err := synth.Write(&data, synth.Options{
+		Country: "THA", Records: total, Seed: 7,
+		From: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	dataPath := filepath.Join(dir, "incidents.jsonl")
+	if err := os.WriteFile(dataPath, data.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(dir, "data")
+	api := freeAddr(t)
+	serve := func(name string) *proc {
+		return startProc(t, dir, name, nodeBin, "serve", "--data-dir", dataDir, "--country", "THA",
+			"--api-listen", api, "--cert", nodeFiles.Cert, "--key", nodeFiles.Key, "--ca", nodeFiles.CA,
+			"--agreement", agreementPath, "--log-format", "json")
+	}
+	src, err := identity.NewSource(agency, logging.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var protos http.Protocols
+	protos.SetHTTP2(true)
+	hc := &http.Client{Transport: &http.Transport{Protocols: &protos, TLSClientConfig: src.ClientTLSFor(func(id identity.ID) bool {
+		return id.Role == identity.RoleNode && id.Country == "THA"
+	})}}
+	t.Cleanup(hc.CloseIdleConnections)
+	records := nodev1connect.NewRecordServiceClient(hc, "https://"+api, connect.WithGRPC())
+	count := func(ctx context.Context) (int, error) {
+		n, token := 0, ""
+		for {
+			res, err := records.ListIncidents(ctx, connect.NewRequest(&nodev1.ListIncidentsRequest{PageSize: 1000, PageToken: token}))
+			if err != nil {
+				return 0, err
+			}
+			n += len(res.Msg.GetIncidents())
+			if token = res.Msg.GetNextPageToken(); token == "" {
+				return n, nil
+			}
+		}
+	}
+	ctx := t.Context()
+	importArgs := func(addr string) []string {
+		return []string{"import", "--api", addr, "--cert", agency.Cert, "--key", agency.Key, "--ca", agency.CA,
+			"--batch", fmt.Sprint(batch), "--log-format", "json", dataPath}
+	}
+
+	node := serve("node-1")
+	relWaitFor(t, ctx, "the node API", func() error { _, err := count(ctx); return err })
+	// The first import goes through a slow link, so that the kill lands
+	// while batches are still arriving.
+	slow := relStartProxy(t, api)
+	slow.Delay(10 * time.Millisecond)
+	imp := startProc(t, dir, "import-1", nodeBin, importArgs(slow.Addr())...)
+	var before int
+	relWaitFor(t, ctx, "the first batches to land", func() error {
+		n, err := count(ctx)
+		if err != nil {
+			return err
+		}
+		if before = n; n < 5*batch {
+			return fmt.Errorf("%d incidents", n)
+		}
+		return nil
+	})
+	if err := node.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	killErr := <-node.done
+	node.done <- killErr
+	// The import notices the dead node and stops with an error.
+	impErr := <-imp.done
+	imp.done <- impErr
+	if impErr == nil {
+		t.Skipf("the import of %d incidents finished before the kill; nothing to check", total)
+	}
+	t.Logf("killed the node with %d+ incidents stored; the import said: %s", before, relLastLine(tail(imp.log)))
+
+	node = serve("node-2")
+	relWaitFor(t, ctx, "the restarted node API", func() error { _, err := count(ctx); return err })
+	after, err := count(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after < before || after%batch != 0 || after > total {
+		t.Fatalf("after the crash the node holds %d incidents: want whole batches of %d, at least the %d seen before", after, batch, before)
+	}
+	t.Logf("the restarted node holds %d incidents, all in whole batches", after)
+	runCmd(t, nodeBin, importArgs(api)...)
+	if n, err := count(ctx); err != nil || n != total {
+		t.Fatalf("after sending the file again the node holds %d incidents (%v), want %d", n, err, total)
+	}
+	node.stop(t)
+	if out := runCmd(t, nodeBin, "audit", "verify", "--data-dir", dataDir); !strings.Contains(strings.ToLower(out), "ok") {
+		t.Errorf("audit verify after the crash: %s", out)
+	}
+}
+
+// relLastLine returns the last non-empty line of s.
+func relLastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+// relLoadCountries are the states of the load tests, Bali Process members
+// and observers; the short variant uses the first eight.
+var relLoadCountries = []string{
+	"THA", "MYS", "IDN", "AUS", "PHL", "VNM", "KHM", "MMR",
+	"LAO", "BGD", "LKA", "IND", "PAK", "AFG", "IRN", "IRQ", "JOR", "SYR", "TUR",
+	"CHN", "HKG", "MAC", "JPN", "KOR", "PRK", "MNG", "NPL", "BTN", "MDV",
+	"SGP", "BRN", "TLS", "PNG", "SLB", "VUT", "FJI", "NZL", "WSM", "TON",
+	"KIR", "NRU", "USA", "ARE", "FRA", "CAN",
+}
+
+// TestRelLoad runs concurrent federated queries over several nodes: no
+// run lost, each state's status settled exactly once, regional sums equal
+// to the sum of the states' cells, every node's audit log holding exactly
+// one entry per task, and no goroutine left behind after shutdown. The
+// short variant is 8 nodes × 5 concurrent submitters × 10 queries; under
+// VRS_LONG it is 45 × 20 × 100.
+func TestRelLoad(t *testing.T) {
+	nodes, workers, perWorker, records := 8, 5, 10, 200
+	if relLong() {
+		nodes, workers, perWorker, records = 45, 20, 100, 1000
+	}
+	// VRS_LOAD=NODESxWORKERSxQUERIES sizes a run by hand (docs/testing.md).
+	if v := os.Getenv("VRS_LOAD"); v != "" {
+		if _, err := fmt.Sscanf(v, "%dx%dx%d", &nodes, &workers, &perWorker); err != nil || nodes < 1 || nodes > len(relLoadCountries) {
+			t.Fatalf("VRS_LOAD=%q: want NODESxWORKERSxQUERIES with at most %d nodes", v, len(relLoadCountries))
+		}
+	}
+	runtime.GC()
+	baseline := runtime.NumGoroutine()
+
+	setup := time.Now()
+	c := relNewCluster(t)
+	countries := relLoadCountries[:nodes]
+	var specs []relNodeSpec
+	for i, cc := range countries {
+		rounding := "none"
+		if i%2 == 1 {
+			rounding = "rr3"
+		}
+		specs = append(specs, relNodeSpec{cc, relAgreement(rounding), relSynth(t, cc, records, int64(i+1))})
+	}
+	c.addNodes(specs...)
+	ctx := t.Context()
+	c.waitConnected(ctx, true, countries...)
+	t.Logf("%d nodes loaded and attached in %s", nodes, time.Since(setup).Round(time.Millisecond))
+
+	queries := []*queryv1.AggregateQuery{
+		relQuery(),
+		{Measure: "migrants", GroupBy: []string{"period.quarter"}, PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31"},
+		{Measure: "incidents", GroupBy: []string{"transport_mode"}, PeriodFrom: "2025-01-01", PeriodTo: "2025-06-30"},
+		{Measure: "migrants", GroupBy: []string{"citizenship"}, PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31"},
+		{Measure: "incidents", PeriodFrom: "2025-03-01", PeriodTo: "2025-03-31"},
+	}
+	start := time.Now()
+	var (
+		mu   sync.Mutex
+		ids  []string
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Go(func() {
+			for i := range perWorker {
+				id, err := c.trySubmit(ctx, queries[(w+i)%len(queries)], relWait())
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, err)
+				} else {
+					ids = append(ids, id)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatalf("submit: %v", err)
+	}
+	want := map[string]hubv1.StateStatus{}
+	for _, cc := range countries {
+		want[cc] = hubv1.StateStatus_STATE_STATUS_ANSWERED
+	}
+	if len(ids) != workers*perWorker {
+		t.Fatalf("%d runs submitted, want %d", len(ids), workers*perWorker)
+	}
+	for _, id := range ids {
+		relCheckSettled(t, c.waitComplete(ctx, id), want)
+	}
+	t.Logf("%d nodes × %d runs settled in %s", nodes, len(ids), time.Since(start).Round(time.Millisecond))
+
+	// Every node answered every task once: one audit entry per task, none
+	// twice, none missing.
+	runSet := map[string]bool{}
+	for _, id := range ids {
+		runSet[id] = true
+	}
+	for _, cc := range countries {
+		seen := map[string]int{}
+		for _, e := range c.audit(ctx, cc) {
+			if runSet[e.GetRunId()] {
+				seen[e.GetTaskId()]++
+				if e.GetDecision() != nodev1.AuditDecision_AUDIT_DECISION_DISCLOSED {
+					t.Errorf("%s: task %s %v", cc, e.GetTaskId(), e.GetDecision())
+				}
+			}
+		}
+		if len(seen) != len(ids) {
+			t.Errorf("%s audited %d tasks, want %d", cc, len(seen), len(ids))
+		}
+		for task, n := range seen {
+			if n != 1 {
+				t.Errorf("%s audited task %s %d times", cc, task, n)
+			}
+		}
+	}
+
+	// Shut everything down and check that the goroutines went with it.
+	stop := time.Now()
+	c.stopAll()
+	for _, n := range c.nodes {
+		n.proxy.Close()
+	}
+	c.operator.CloseIdleConnections()
+	c.partner.CloseIdleConnections()
+	for _, hc := range c.agencies {
+		hc.CloseIdleConnections()
+	}
+	const slack = 5
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		runtime.GC()
+		n := runtime.NumGoroutine()
+		if n <= baseline+slack {
+			t.Logf("shut down in %s: %d goroutines, %d before start", time.Since(stop).Round(time.Millisecond), n, baseline)
+			break
+		}
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Fatalf("goroutine leak: %d goroutines after shutdown, %d before start\n%s", n, baseline, relStacks(string(buf)))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// relStacks keeps the goroutine dump readable: the first lines of each
+// goroutine.
+func relStacks(dump string) string {
+	var b strings.Builder
+	for _, g := range strings.Split(dump, "\n\n") {
+		lines := strings.SplitN(g, "\n", 6)
+		b.WriteString(strings.Join(lines[:min(len(lines), 5)], "\n"))
+		b.WriteString("\n\n")
+	}
+	return b.String()
+}
