@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -166,6 +167,12 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (after %v)", out.Name(), time.Since(start).Round(time.Millisecond))
+	// VRS_UPDATE_DOCS=1 refreshes the README's screenshot from this test.
+	if os.Getenv("VRS_UPDATE_DOCS") != "" {
+		if err := os.WriteFile(filepath.Join("..", "..", "docs", "img", "hub-ui.png"), shot, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// Keyboard: the first Tab reaches the skip link.
 	if err := chromedp.Do(bctx, chromedp.KeyEvent("\t")); err != nil {
