@@ -84,6 +84,13 @@ type Manager struct {
 	active   map[string]*active // running runs by id
 	links    map[string]*link   // attached countries
 	watchers map[string]map[*watcher]struct{}
+	// latest caches LatestComplete by query (deterministic bytes); an
+	// entry is dropped when a run of that query completes. Without it every
+	// GetRegionalPicture scanned every stored run.
+	latest map[string]*hubv1.Run
+	// completions counts completed runs, so a scan that raced with a
+	// completion does not cache what may no longer be the latest.
+	completions uint64
 }
 
 type active struct {
@@ -619,6 +626,14 @@ func (m *Manager) LatestComplete(ctx context.Context, query *queryv1.AggregateQu
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	key := queryKey(query)
+	m.mu.Lock()
+	cached, ok := m.latest[key]
+	gen := m.completions
+	m.mu.Unlock()
+	if ok {
+		return proto.CloneOf(cached), nil
+	}
 	var found *hubv1.Run
 	err := m.cfg.Store.View(func(t store.Txn) error {
 		return t.Scan(store.RunIndexPrefix, nil, func(key, _ []byte) (bool, error) {
@@ -646,7 +661,24 @@ func (m *Manager) LatestComplete(ctx context.Context, query *queryv1.AggregateQu
 	if found == nil {
 		return nil, fmt.Errorf("complete run for query: %w", ErrNotFound)
 	}
+	m.mu.Lock()
+	if m.completions == gen {
+		if m.latest == nil {
+			m.latest = map[string]*hubv1.Run{}
+		}
+		m.latest[key] = proto.CloneOf(found)
+	}
+	m.mu.Unlock()
 	return found, nil
+}
+
+// queryKey identifies a query for the LatestComplete cache.
+func queryKey(q *queryv1.AggregateQuery) string {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(q)
+	if err != nil {
+		return "" // an unmarshalable query is never cached under a real key
+	}
+	return string(b)
 }
 
 // Watch returns a channel that yields the run now and after each change; it
@@ -692,6 +724,12 @@ func (m *Manager) Watch(ctx context.Context, id string) (<-chan *hubv1.Run, erro
 }
 
 func (m *Manager) notifyLocked(r *hubv1.Run, complete bool) {
+	if complete {
+		m.completions++
+		if r.GetQuery() != nil {
+			delete(m.latest, queryKey(r.GetQuery()))
+		}
+	}
 	ws := m.watchers[r.GetId()]
 	if len(ws) == 0 {
 		return
