@@ -132,7 +132,7 @@ type relCluster struct {
 	agencies map[string]*http.Client
 }
 
-// relNewCluster starts a hub; add nodes with addNode.
+// relNewCluster starts a hub; add nodes with addNodes.
 func relNewCluster(t *testing.T) *relCluster {
 	t.Helper()
 	c := &relCluster{
@@ -245,14 +245,6 @@ type relNodeSpec struct {
 	country   string
 	agreement string
 	incs      []*recordv1.Incident
-}
-
-// addNode writes the agreement, loads incs into a fresh store and starts
-// the node of country behind a proxy to the hub.
-func (c *relCluster) addNode(country, agreementHCL string, incs []*recordv1.Incident) *relNode {
-	c.t.Helper()
-	c.addNodes(relNodeSpec{country, agreementHCL, incs})
-	return c.nodes[country]
 }
 
 // addNodes adds several nodes, loading their stores and opening them in

@@ -48,7 +48,7 @@ func binaries(t *testing.T) (hubBin, nodeBin string) {
 			"github.com/vrs-federation/vrs/examples/partner")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if buildErr != nil {

@@ -81,7 +81,7 @@ func readCSVTable(ctx context.Context, path, table string, prog *progress) (*she
 		if err != nil {
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				return nil, fmt.Errorf("%s:%d: %w: %v", path, pe.StartLine, ErrFormat, pe.Err)
+				return nil, fmt.Errorf("%s:%d: %w: %w", path, pe.StartLine, ErrFormat, pe.Err)
 			}
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}

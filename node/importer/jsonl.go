@@ -33,7 +33,6 @@ type jsonlLine struct {
 type jsonlResult struct {
 	records  []Record
 	problems []Problem
-	parsed   []map[string]bool
 }
 
 // readJSONL reads one protojson Incident per line. Blank lines are skipped.

@@ -14,7 +14,7 @@ import (
 func readXLSX(ctx context.Context, path string, o Options, prog *progress) (*File, error) {
 	wb, err := excelize.OpenFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", path, ErrFormat, err)
+		return nil, fmt.Errorf("%s: %w: %w", path, ErrFormat, err)
 	}
 	defer wb.Close()
 	names := map[string]string{}

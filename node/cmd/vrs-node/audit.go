@@ -43,7 +43,7 @@ func openAudit(dataDir string) (*audit.Log, func(), error) {
 		_ = db.Close()
 		return nil, nil, err
 	}
-	return l, func() { db.Close() }, nil
+	return l, func() { _ = db.Close() }, nil
 }
 
 func newAuditListCmd() *cobra.Command {
