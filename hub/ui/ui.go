@@ -23,12 +23,13 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
-	"net"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/vrs-federation/vrs/internal/webguard"
 
 	hubv1 "github.com/vrs-federation/vrs/proto/vrs/hub/v1"
 )
@@ -169,44 +170,9 @@ func New(cfg Config) (http.Handler, error) {
 }
 
 // guard sets the security headers on every response and refuses foreign
-// Host headers.
+// Host headers (DNS rebinding).
 func (s *server) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		if strings.HasPrefix(r.URL.Path, "/static/") {
-			// Revalidate: a hub upgrade must not leave an old script running.
-			h.Set("Cache-Control", "no-cache")
-		} else {
-			h.Set("Cache-Control", "no-store")
-		}
-		if !s.hostAllowed(r.Host) {
-			http.Error(w, "unknown host", http.StatusMisdirectedRequest)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// hostAllowed accepts IP literals, localhost and the configured names. A
-// DNS-rebinding page reaches the UI under its own domain name, which is
-// none of these.
-func (s *server) hostAllowed(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	if net.ParseIP(host) != nil {
-		return true
-	}
-	return s.hosts[strings.ToLower(host)]
+	return webguard.Guard(next, webguard.Options{CSP: csp, ReferrerPolicy: "no-referrer", Hosts: s.hosts})
 }
 
 func (s *server) now() time.Time { return s.cfg.Clock() }

@@ -29,13 +29,14 @@ import (
 	"fmt"
 	"html/template"
 	"io/fs"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/vrs-federation/vrs/internal/webguard"
 
 	"github.com/vrs-federation/vrs/node/agreement"
 	"github.com/vrs-federation/vrs/node/engine"
@@ -204,47 +205,12 @@ func New(cfg Config) (http.Handler, error) {
 }
 
 // guard sets the security headers on every response and refuses foreign
-// Host headers.
+// Host headers (DNS rebinding).
 func (s *server) guard(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Content-Security-Policy", csp)
-		h.Set("X-Content-Type-Options", "nosniff")
-		// same-origin, not the hub UI's no-referrer: with no-referrer the
-		// browser sends "Origin: null" on the Preview form's POST, and the
-		// same-origin check needs the real origin. Nothing leaves the origin.
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
-		if strings.HasPrefix(r.URL.Path, "/static/") {
-			// Revalidate: a node upgrade must not leave an old style sheet.
-			h.Set("Cache-Control", "no-cache")
-		} else {
-			h.Set("Cache-Control", "no-store")
-		}
-		if !s.hostAllowed(r.Host) {
-			http.Error(w, "unknown host", http.StatusMisdirectedRequest)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// hostAllowed accepts IP literals, localhost and the configured names. A
-// DNS-rebinding page reaches the UI under its own domain name, which is
-// none of these.
-func (s *server) hostAllowed(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	if net.ParseIP(host) != nil {
-		return true
-	}
-	return s.hosts[strings.ToLower(host)]
+	// same-origin, not the hub UI's no-referrer: with no-referrer the
+	// browser sends "Origin: null" on the Preview form's POST, and the
+	// same-origin check needs the real origin. Nothing leaves the origin.
+	return webguard.Guard(next, webguard.Options{CSP: csp, ReferrerPolicy: "same-origin", Hosts: s.hosts})
 }
 
 // setTokenCookie gives the browser the token the form must echo.
