@@ -32,7 +32,18 @@ test-long: ## Run the long suites too (soak, load, full-size)
 
 .PHONY: bench
 bench: ## Run the benchmarks and print their tables
-	go test -run '^$$' -bench . -benchmem -timeout 60m ./...
+	VRS_BENCH_INCIDENTS=$${VRS_BENCH_INCIDENTS:-100000} go test -run '^$$' -bench . -benchtime 200ms -benchmem -timeout 60m ./...
+	cd bench && go run . -n $${BENCH_N:-1000000} -out results/latest.md $${BENCH_FLAGS:-}
+
+FUZZTIME ?= 30s
+.PHONY: fuzz
+fuzz: ## Run every fuzz target for FUZZTIME each (default 30s); seeds run in make test
+	@for pkg in $$(grep -rl --include='*_test.go' '^func Fuzz' hub node internal | xargs -n1 dirname | sort -u); do \
+		for target in $$(grep -h '^func Fuzz' $$pkg/*_test.go | sed 's/func \(Fuzz[A-Za-z0-9_]*\).*/\1/'); do \
+			echo "== $$pkg $$target"; \
+			go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) ./$$pkg || exit 1; \
+		done; \
+	done
 
 .PHONY: lint
 lint: $(BUF) $(GOLANGCI) ## go vet, buf lint, buf format check, golangci-lint

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/vrs-federation/vrs/internal/kv"
+	"github.com/vrs-federation/vrs/internal/logging"
+	"github.com/vrs-federation/vrs/node/store"
+	nodev1 "github.com/vrs-federation/vrs/proto/vrs/node/v1"
+	recordv1 "github.com/vrs-federation/vrs/proto/vrs/record/v1"
+)
+
+// importResult is the import scenario's outcome.
+type importResult struct {
+	n          int
+	batch      int
+	store, raw time.Duration
+	storeCPU   time.Duration
+	rawCPU     time.Duration
+	storeBytes int64
+	rawBytes   int64
+}
+
+// runImport writes the incidents twice, each time into a fresh Badger
+// directory under tmp: once through store.BulkLoad in batches of batch
+// incidents (the offline importer's path), once as a raw kv.Batch of the
+// same records already serialised (the store's ceiling: no validation, no
+// classification, no undo log, no date index, no encoding in the timed
+// part). Only the writes are timed: decoding the corpus into each batch,
+// and the raw path's serialisation, happen with the clock stopped.
+func runImport(ctx context.Context, tmp string, data *corpus, batch int) (importResult, error) {
+	r := importResult{n: len(data.recs), batch: batch}
+
+	dir, err := os.MkdirTemp(tmp, "vrs-bench-store-")
+	if err != nil {
+		return r, err
+	}
+	defer os.RemoveAll(dir)
+	db, err := kv.Open(kv.Options{Dir: dir, Logger: logging.Discard()})
+	if err != nil {
+		return r, err
+	}
+	s, err := store.Open(db, logging.Discard())
+	if err != nil {
+		_ = db.Close()
+		return r, err
+	}
+	err = data.chunks(batch, func(b []*recordv1.Incident) error {
+		cpu0, start := cpuTime(), time.Now()
+		res, err := s.BulkLoad(ctx, b)
+		r.store += time.Since(start)
+		r.storeCPU += cpuTime() - cpu0
+		if err != nil {
+			return fmt.Errorf("bulk load: %w", err)
+		}
+		if res.Created != len(b) {
+			return fmt.Errorf("bulk load created %d of %d", res.Created, len(b))
+		}
+		return nil
+	})
+	if cerr := db.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return r, err
+	}
+	r.storeBytes = dirSize(dir)
+	_ = os.RemoveAll(dir)
+
+	rawDir, err := os.MkdirTemp(tmp, "vrs-bench-raw-")
+	if err != nil {
+		return r, err
+	}
+	defer os.RemoveAll(rawDir)
+	rdb, err := kv.Open(kv.Options{Dir: rawDir, Logger: logging.Discard()})
+	if err != nil {
+		return r, err
+	}
+	now := timestamppb.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	opts := proto.MarshalOptions{Deterministic: true}
+	keys := make([][]byte, 0, batch)
+	vals := make([][]byte, 0, batch)
+	err = data.chunks(batch, func(b []*recordv1.Incident) error {
+		keys, vals = keys[:0], vals[:0]
+		for _, inc := range b {
+			v, err := opts.Marshal(&nodev1.StoredIncident{Incident: inc, Version: 1, CreatedAt: now, UpdatedAt: now})
+			if err != nil {
+				return err
+			}
+			keys = append(keys, []byte("rec/i/"+inc.GetNationalRef()))
+			vals = append(vals, v)
+		}
+		cpu0, start := cpuTime(), time.Now()
+		wb := rdb.NewBatch()
+		for i := range keys {
+			if err := wb.Put(keys[i], vals[i]); err != nil {
+				wb.Cancel()
+				return err
+			}
+		}
+		if err := wb.Flush(); err != nil {
+			return err
+		}
+		r.raw += time.Since(start)
+		r.rawCPU += cpuTime() - cpu0
+		return nil
+	})
+	if cerr := rdb.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		return r, fmt.Errorf("raw write: %w", err)
+	}
+	r.rawBytes = dirSize(rawDir)
+	return r, nil
+}
+
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
