@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -8,6 +10,15 @@ import (
 	"github.com/vrs-federation/vrs/internal/synth"
 	queryv1 "github.com/vrs-federation/vrs/proto/vrs/query/v1"
 )
+
+// benchIncidents is how many incidents the benchmark loads: one million,
+// or VRS_BENCH_INCIDENTS for a quicker run.
+func benchIncidents() int {
+	if n, err := strconv.Atoi(os.Getenv("VRS_BENCH_INCIDENTS")); err == nil && n > 0 {
+		return n
+	}
+	return 1_000_000
+}
 
 // benchEngine is built once per benchmark binary: generating a million
 // synthetic incidents takes longer than the queries measured.
@@ -18,7 +29,7 @@ var benchEngine = sync.OnceValues(func() (*Engine, error) {
 		return nil, err
 	}
 	e := New()
-	for range 1_000_000 {
+	for range benchIncidents() {
 		if err := e.Add(g.Next()); err != nil {
 			return nil, err
 		}
@@ -43,6 +54,9 @@ func BenchmarkAggregate(b *testing.B) {
 			Filters: []*queryv1.Filter{{Dimension: "transport_mode", Values: []string{"SEA"}}}, PeriodFrom: "2024-01-01", PeriodTo: "2024-12-31"}},
 		{"migrants_by_origin_destination", &queryv1.AggregateQuery{Measure: "migrants", GroupBy: []string{"route.origin", "route.destination"}}},
 		{"migrants_by_citizenship_sex_age", &queryv1.AggregateQuery{Measure: "migrants", GroupBy: []string{"citizenship", "sex", "age_band"}}},
+		{"migrants_by_citizenship_2025", &queryv1.AggregateQuery{Measure: "migrants", GroupBy: []string{"citizenship"},
+			PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31"}},
+		{"migrants_by_origin_destination_sex", &queryv1.AggregateQuery{Measure: "migrants", GroupBy: []string{"route.origin", "route.destination", "sex"}}},
 		{"convictions_by_year", &queryv1.AggregateQuery{Measure: "convictions", GroupBy: []string{"period.year"}}},
 		{"fees_by_origin", &queryv1.AggregateQuery{Measure: "fees_paid", GroupBy: []string{"route.origin"}}},
 	}

@@ -150,6 +150,10 @@ type Engine struct {
 	susStart, susN []uint32
 	mig, sus       persons
 	personsDead    int
+	// byMonth holds, per detection month (year*12 + month-1), a bitmap of
+	// the live rows detected in it, so a query over a period visits only
+	// that period's rows instead of testing every row's date.
+	byMonth map[int32][]uint64
 
 	countries, subdivisions, iccs, currencies *dict
 
@@ -158,6 +162,7 @@ type Engine struct {
 	rejected           int
 	compactFloor       int // garbage tolerated before compaction; tests lower it
 	rowsPerWorker      int // rows below which a scan stays on one goroutine; tests lower it
+	denseMax           int // when > 0, the widest dense key; tests lower it to force maps
 }
 
 // New returns an empty engine.
@@ -168,6 +173,7 @@ func New() *Engine {
 		subdivisions:  newDict(),
 		iccs:          newDict(),
 		currencies:    newDict(),
+		byMonth:       map[int32][]uint64{},
 		minMonth:      math.MaxInt32,
 		maxMonth:      math.MinInt32,
 		compactFloor:  1 << 14,
@@ -227,6 +233,7 @@ func (e *Engine) remove(ref string) {
 	}
 	delete(e.rows, ref)
 	e.alive[r] = false
+	e.markMonth(e.month[r], r, false)
 	e.poolDead += int(e.transitN[r]) + int(e.iccsN[r])
 	e.personsDead += int(e.migN[r]) + int(e.susN[r])
 	e.transitN[r], e.iccsN[r], e.migN[r], e.susN[r] = 0, 0, 0, 0
@@ -306,6 +313,7 @@ func (e *Engine) upsert(inc *recordv1.Incident) error {
 	e.alive[r] = true
 	e.day[r] = day
 	e.month[r] = month
+	e.markMonth(month, r, true)
 	e.minMonth = min(e.minMonth, month)
 	e.maxMonth = max(e.maxMonth, month)
 	e.mode[r] = enumCode(int32(inc.GetTransportMode()), int32(recordv1.TransportMode_TRANSPORT_MODE_MIXED))
@@ -340,6 +348,23 @@ func (e *Engine) upsert(inc *recordv1.Incident) error {
 	e.susN[r] = uint32(e.sus.len()) - e.susStart[r]
 	e.maybeCompact()
 	return nil
+}
+
+// markMonth sets or clears row r in month m's bitmap.
+func (e *Engine) markMonth(m int32, r uint32, on bool) {
+	b := e.byMonth[m]
+	w := int(r >> 6)
+	if !on {
+		if w < len(b) {
+			b[w] &^= 1 << (r & 63)
+		}
+		return
+	}
+	if w >= len(b) {
+		b = append(b, make([]uint64, w+1-len(b))...)
+		e.byMonth[m] = b
+	}
+	b[w] |= 1 << (r & 63)
 }
 
 // distinct interns the non-empty values, without repeats, at most 255.

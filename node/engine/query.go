@@ -93,6 +93,7 @@ type compiled struct {
 	perFilters []filter
 	group      []groupDim
 	totalBits  int
+	denseBits  int // widest key summed in a dense array
 	feeCur     uint16
 	feeOK      bool
 }
@@ -406,7 +407,8 @@ func (e *Engine) AggregateStats(q *queryv1.AggregateQuery, opts ...Option) ([]Ra
 	if err != nil {
 		return nil, Stats{}, err
 	}
-	a := newAccumulator(c.totalBits, c.countOnly())
+	c.denseBits = e.denseLimit()
+	a := newAccumulator(c.totalBits, c.denseBits, c.countOnly())
 	var st Stats
 	if e.live > 0 {
 		e.scan(c, a, &st)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math"
+	"math/bits"
 	"runtime"
 	"slices"
 	"strings"
@@ -26,12 +27,27 @@ type accumulator struct {
 	u         []int64
 }
 
-// denseBits bounds the dense key space (64k cells).
-const denseBits = 16
+// denseBits bounds the dense key space (64k cells) for small tables;
+// maxDenseBits bounds it for large ones (see Engine.denseLimit).
+const (
+	denseBits    = 16
+	maxDenseBits = 20
+)
 
-func newAccumulator(totalBits int, countOnly bool) *accumulator {
+// denseLimit returns the widest key for which an aggregate uses a dense
+// array: 64k cells, or up to about four cells per row for large tables,
+// where clearing and walking the array costs less than one scan while a
+// map would cost a hash per cell update.
+func (e *Engine) denseLimit() int {
+	if e.denseMax > 0 {
+		return e.denseMax
+	}
+	return min(max(bits.Len(uint(len(e.alive)))+2, denseBits), maxDenseBits)
+}
+
+func newAccumulator(totalBits, limit int, countOnly bool) *accumulator {
 	a := &accumulator{countOnly: countOnly}
-	if totalBits <= denseBits {
+	if totalBits <= limit {
 		n := 1 << totalBits
 		a.dense = true
 		a.v = make([]int64, n)
@@ -239,18 +255,35 @@ const minRowsPerWorker = 1 << 16
 // tables: each worker sums into its own accumulator, merged at the end.
 func (e *Engine) scan(c *compiled, a *accumulator, st *Stats) {
 	n := len(e.alive)
-	workers := min(runtime.GOMAXPROCS(0), n/e.rowsPerWorker, 8)
+	sel := e.periodRows(c)
+	fast := c.fastPath()
+	run := func(lo, hi int, a *accumulator, st *Stats) {
+		if fast {
+			e.fastScanRange(c, lo, hi, sel, a)
+			return
+		}
+		e.scanRange(c, lo, hi, sel, a, st)
+	}
+	visited := n
+	if sel != nil {
+		visited = 0
+		for _, x := range sel {
+			visited += bits.OnesCount64(x)
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), visited/e.rowsPerWorker, 8)
 	if workers <= 1 {
-		e.scanRange(c, 0, n, a, st)
+		run(0, n, a, st)
 		return
 	}
+	bounds := splitRows(sel, n, visited, workers)
 	accs := make([]*accumulator, workers)
 	stats := make([]Stats, workers)
 	var wg sync.WaitGroup
 	for w := range workers {
-		lo, hi := n*w/workers, n*(w+1)/workers
-		accs[w] = newAccumulator(c.totalBits, c.countOnly())
-		wg.Go(func() { e.scanRange(c, lo, hi, accs[w], &stats[w]) })
+		lo, hi := bounds[w], bounds[w+1]
+		accs[w] = newAccumulator(c.totalBits, c.denseBits, c.countOnly())
+		wg.Go(func() { run(lo, hi, accs[w], &stats[w]) })
 	}
 	wg.Wait()
 	for w := range workers {
@@ -259,11 +292,38 @@ func (e *Engine) scan(c *compiled, a *accumulator, st *Stats) {
 	}
 }
 
+// splitRows cuts rows [0, n) into workers ranges holding about the same
+// number of visited rows: with a period index the selected rows may all
+// sit in one part of the table (records loaded in date order).
+func splitRows(sel []uint64, n, visited, workers int) []int {
+	bounds := make([]int, workers+1)
+	bounds[workers] = n
+	if sel == nil {
+		for w := range workers {
+			bounds[w] = n * w / workers
+		}
+		return bounds
+	}
+	w, seen := 1, 0
+	for i, x := range sel {
+		for w < workers && seen >= visited*w/workers {
+			bounds[w] = min(i*64, n)
+			w++
+		}
+		seen += bits.OnesCount64(x)
+	}
+	for ; w < workers; w++ {
+		bounds[w] = n
+	}
+	return bounds
+}
+
 // scanRange is the hot loop: one pass over rows [lo, hi) of the incident
 // columns, filters as table lookups, grouping by packed integer keys (each
 // dimension's code at its own bit offset, so the incident part and the
-// person part of a key are simply OR-ed).
-func (e *Engine) scanRange(c *compiled, lo, hi int, a *accumulator, st *Stats) {
+// person part of a key are simply OR-ed). When sel is not nil only the
+// rows it marks are visited.
+func (e *Engine) scanRange(c *compiled, lo, hi int, sel []uint64, a *accumulator, st *Stats) {
 	var (
 		buf      = make([]uint32, 0, 64)
 		keys     = make([]uint64, 0, 64)
@@ -293,7 +353,7 @@ func (e *Engine) scanRange(c *compiled, lo, hi int, a *accumulator, st *Stats) {
 		pfs = append(pfs, pfilter{field: personField(f.d), tab: f.tab})
 	}
 rows:
-	for r := lo; r < hi; r++ {
+	for r := nextRow(sel, lo, hi); r < hi; r = nextRow(sel, r+1, hi) {
 		if !e.alive[r] {
 			continue
 		}
