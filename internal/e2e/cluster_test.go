@@ -191,9 +191,7 @@ func (c *relCluster) client(id identity.ID, expect func(identity.ID) bool) *http
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	var p http.Protocols
-	p.SetHTTP2(true)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: src.ClientTLSFor(expect), Protocols: &p}}
+	hc := src.HTTPClient(expect)
 	c.t.Cleanup(hc.CloseIdleConnections)
 	return hc
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -329,11 +328,9 @@ func relKillDuringImport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var protos http.Protocols
-	protos.SetHTTP2(true)
-	hc := &http.Client{Transport: &http.Transport{Protocols: &protos, TLSClientConfig: src.ClientTLSFor(func(id identity.ID) bool {
+	hc := src.HTTPClient(func(id identity.ID) bool {
 		return id.Role == identity.RoleNode && id.Country == "THA"
-	})}}
+	})
 	t.Cleanup(hc.CloseIdleConnections)
 	records := nodev1connect.NewRecordServiceClient(hc, "https://"+api, connect.WithGRPC())
 	count := func(ctx context.Context) (int, error) {

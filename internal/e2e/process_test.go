@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -150,10 +149,7 @@ func hubClient(t *testing.T, pkiDir, base, api string) (hubv1connect.QueryServic
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc := src.ClientTLSFor(func(id identity.ID) bool { return id.Role == identity.RoleHub })
-	var p http.Protocols
-	p.SetHTTP2(true)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tc, Protocols: &p}}
+	hc := src.HTTPClient(func(id identity.ID) bool { return id.Role == identity.RoleHub })
 	t.Cleanup(hc.CloseIdleConnections)
 	url := "https://" + api
 	return hubv1connect.NewQueryServiceClient(hc, url, connect.WithGRPC()),

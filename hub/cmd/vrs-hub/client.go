@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net/http"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -50,11 +49,7 @@ func (f *apiFlags) clients() (*hubClients, error) {
 	if err != nil {
 		return nil, err
 	}
-	tlsConf := src.ClientTLSFor(func(id identity.ID) bool { return id.Role == identity.RoleHub })
-	tlsConf.NextProtos = []string{"h2"}
-	var protocols http.Protocols
-	protocols.SetHTTP2(true)
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, Protocols: &protocols, ForceAttemptHTTP2: true}}
+	hc := src.HTTPClient(func(id identity.ID) bool { return id.Role == identity.RoleHub })
 	base := "https://" + f.api
 	opts := []connect.ClientOption{connect.WithGRPC()}
 	return &hubClients{

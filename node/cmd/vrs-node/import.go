@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"connectrpc.com/connect"
 	"github.com/hashicorp/go-hclog"
@@ -138,18 +136,9 @@ func newAPISink(addr string, files identity.Files, batch int, log hclog.Logger) 
 	if own.Role != identity.RoleAgency {
 		return importer.APISink{}, fmt.Errorf("certificate %s is not an agency certificate", own)
 	}
-	tlsConf := src.ClientTLSFor(func(id identity.ID) bool {
+	hc := src.HTTPClient(func(id identity.ID) bool {
 		return id.Role == identity.RoleNode && id.Country == own.Country
 	})
-	tlsConf.NextProtos = []string{"h2"}
-	var protocols http.Protocols
-	protocols.SetHTTP2(true)
-	hc := &http.Client{Transport: &http.Transport{
-		TLSClientConfig:     tlsConf,
-		Protocols:           &protocols,
-		ForceAttemptHTTP2:   true,
-		TLSHandshakeTimeout: 10 * time.Second,
-	}}
 	client := nodev1connect.NewRecordServiceClient(hc, "https://"+addr, connect.WithGRPC())
 	return importer.APISink{Client: client, BatchSize: batch}, nil
 }
