@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/vrs-federation/vrs/internal/identity"
 	"github.com/vrs-federation/vrs/internal/logging"
 )
 
@@ -144,4 +145,16 @@ func MarkRequired(cmd *cobra.Command, names ...string) {
 		}
 		return nil
 	}
+}
+
+// AddIdentityFlags registers --cert, --key, --ca and --crl, the files of a
+// process's identity (what names the certificate, e.g. "node"), and
+// --rate-limit and --rate-burst, the per-caller limit on its API.
+func AddIdentityFlags(f *pflag.FlagSet, what string, files *identity.Files, limit *identity.RateLimit, perSecond float64, burst int) {
+	f.StringVar(&files.Cert, "cert", "", what+" certificate (PEM)")
+	f.StringVar(&files.Key, "key", "", what+" private key (PEM)")
+	f.StringVar(&files.CA, "ca", "", "federation CA certificate (PEM)")
+	f.StringVar(&files.CRL, "crl", "", "certificate revocation list (PEM), optional")
+	f.Float64Var(&limit.PerSecond, "rate-limit", perSecond, "API requests per second per caller identity")
+	f.IntVar(&limit.Burst, "rate-burst", burst, "API request burst per caller identity")
 }

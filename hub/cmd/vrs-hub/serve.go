@@ -54,14 +54,9 @@ re-read when their files change.`,
 	f.StringVar(&cfg.FederationListen, "federation-listen", "0.0.0.0:7443", "address nodes attach to (mTLS)")
 	f.StringVar(&cfg.APIListen, "api-listen", "0.0.0.0:8443", "hub API address (mTLS)")
 	f.StringVar(&cfg.UIListen, "ui-listen", "127.0.0.1:8080", "web UI address, loopback only; empty disables the UI")
-	f.StringVar(&files.Cert, "cert", "", "hub certificate (PEM)")
-	f.StringVar(&files.Key, "key", "", "hub private key (PEM)")
-	f.StringVar(&files.CA, "ca", "", "federation CA certificate (PEM)")
-	f.StringVar(&files.CRL, "crl", "", "certificate revocation list (PEM), optional")
+	cli.AddIdentityFlags(f, "hub", &files, &cfg.RateLimit, 200, 400)
 	f.BoolVar(&reciprocity, "reciprocity", true, "a state-bound partner reads a regional product only if its state contributed")
 	f.DurationVar(&cfg.HeartbeatInterval, "heartbeat", 10*time.Second, "heartbeat interval on the federation link")
-	f.Float64Var(&cfg.RateLimit.PerSecond, "rate-limit", 200, "API requests per second per caller identity")
-	f.IntVar(&cfg.RateLimit.Burst, "rate-burst", 400, "API request burst per caller identity")
 	cli.MarkRequired(cmd, "data-dir", "cert", "key", "ca")
 	return cmd
 }

@@ -70,12 +70,7 @@ files change.`,
 	f.StringVar(&cfg.APIListen, "api-listen", "127.0.0.1:9443", "node API address (mTLS)")
 	f.StringVar(&cfg.UIListen, "ui-listen", "", "the node's own web pages (transparency, preview), loopback only; empty disables them")
 	f.StringVar(&cfg.AgreementPath, "agreement", "", "the sharing agreement (HCL)")
-	f.StringVar(&files.Cert, "cert", "", "node certificate (PEM)")
-	f.StringVar(&files.Key, "key", "", "node private key (PEM)")
-	f.StringVar(&files.CA, "ca", "", "federation CA certificate (PEM)")
-	f.StringVar(&files.CRL, "crl", "", "certificate revocation list (PEM), optional")
-	f.Float64Var(&cfg.RateLimit.PerSecond, "rate-limit", 100, "API requests per second per caller identity")
-	f.IntVar(&cfg.RateLimit.Burst, "rate-burst", 200, "API request burst per caller identity")
+	cli.AddIdentityFlags(f, "node", &files, &cfg.RateLimit, 100, 200)
 	cli.MarkRequired(cmd, "data-dir", "country", "cert", "key", "ca", "agreement")
 	return cmd
 }
