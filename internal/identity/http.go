@@ -37,19 +37,6 @@ type RateLimit struct {
 // Every refusal is logged with the caller and the procedure, never with the
 // payload.
 func (s *Source) HTTPMiddleware(next http.Handler, p *Policy, log hclog.Logger, limit RateLimit) http.Handler {
-	return httpMiddleware(s, next, p, log, limit)
-}
-
-// HTTPMiddleware is (*Source).HTTPMiddleware without the per-request
-// re-check: certificates are checked at the handshake only, so a caller
-// revoked while its connection is open keeps using that connection. Servers
-// should use (*Source).HTTPMiddleware of the Source whose ServerTLS they
-// serve; this one remains for servers not yet switched.
-func HTTPMiddleware(next http.Handler, p *Policy, log hclog.Logger, limit RateLimit) http.Handler {
-	return httpMiddleware(nil, next, p, log, limit)
-}
-
-func httpMiddleware(src *Source, next http.Handler, p *Policy, log hclog.Logger, limit RateLimit) http.Handler {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
@@ -75,12 +62,10 @@ func httpMiddleware(src *Source, next http.Handler, p *Policy, log hclog.Logger,
 			refuse(w, r, connect.CodeUnauthenticated, "client certificate required")
 			return
 		}
-		if src != nil {
-			if err := src.CheckPeer(r.TLS.PeerCertificates); err != nil {
-				log.Warn("request refused", "server", server, "caller", id.String(), "procedure", logSafe(proc), "reason", err.Error())
-				refuse(w, r, connect.CodeUnauthenticated, "client certificate revoked or expired")
-				return
-			}
+		if err := s.CheckPeer(r.TLS.PeerCertificates); err != nil {
+			log.Warn("request refused", "server", server, "caller", id.String(), "procedure", logSafe(proc), "reason", err.Error())
+			refuse(w, r, connect.CodeUnauthenticated, "client certificate revoked or expired")
+			return
 		}
 		if err := p.Authorize(id, proc); err != nil {
 			var d *DeniedError

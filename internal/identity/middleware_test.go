@@ -76,8 +76,8 @@ func startTestAPI(t *testing.T, p *identitytest.PKI, limit identity.RateLimit) *
 			procStream:  {Roles: []identity.Role{identity.RoleOperator}},
 		},
 	}
-	h := identity.HTTPMiddleware(mux, policy, testLogger(api.log), limit)
 	src := p.Source(t, p.Node("THA"))
+	h := src.HTTPMiddleware(mux, policy, testLogger(api.log), limit)
 	api.url = serve(t, src.ServerTLS(), h)
 	return api
 }
@@ -201,7 +201,8 @@ func TestHTTPMiddlewareRawResponses(t *testing.T) {
 
 func TestHTTPMiddlewareUnauthenticated(t *testing.T) {
 	t.Parallel()
-	h := identity.HTTPMiddleware(http.NotFoundHandler(), &identity.Policy{}, nil, identity.RateLimit{})
+	p := identitytest.New(t)
+	h := p.Source(t, p.Node("THA")).HTTPMiddleware(http.NotFoundHandler(), &identity.Policy{}, nil, identity.RateLimit{})
 	for _, c := range []struct {
 		ctype  string
 		status int
