@@ -121,6 +121,13 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 	}
 	n.agreement, err = agreement.NewHolder(ctx, agreement.HolderConfig{
 		Path: cfg.AgreementPath, Country: cfg.Country, Audit: n.audit, Log: log,
+		// Tell the hub what the node now enforces (the link exists by the
+		// time a reload can happen: reloads start with Run).
+		OnChange: func(*agreement.Agreement) {
+			if n.link != nil {
+				n.link.Rehello()
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -223,7 +230,7 @@ func (n *Node) Run(ctx context.Context) error {
 		n.api.Run,
 	}
 	if n.link != nil {
-		tasks = append(tasks, n.link.Run, n.rehelloOnChange)
+		tasks = append(tasks, n.link.Run)
 	}
 	if n.ui != nil {
 		tasks = append(tasks, n.ui.Run)
@@ -236,25 +243,6 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	n.log.Info("node stopped")
 	return err
-}
-
-// rehelloOnChange tells the hub when the agreement in force changes, so the
-// registry shows what the node now enforces.
-func (n *Node) rehelloOnChange(ctx context.Context) error {
-	last := n.agreement.Current().Summary().GetHash()
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-			if h := n.agreement.Current().Summary().GetHash(); h != last {
-				last = h
-				n.link.Rehello()
-			}
-		}
-	}
 }
 
 func (n *Node) close() {

@@ -261,7 +261,9 @@ func TestHolderReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := openAudit(t)
-	h, err := NewHolder(t.Context(), HolderConfig{Path: path, Country: "THA", Audit: l})
+	var changed []int64
+	h, err := NewHolder(t.Context(), HolderConfig{Path: path, Country: "THA", Audit: l,
+		OnChange: func(a *Agreement) { changed = append(changed, a.Version) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,6 +293,11 @@ func TestHolderReload(t *testing.T) {
 	}
 	if h.Current().Version != 4 {
 		t.Fatalf("version %d after reload", h.Current().Version)
+	}
+	// OnChange saw only the change in force: not the first load, not the
+	// unchanged or rejected reloads.
+	if len(changed) != 1 || changed[0] != 4 {
+		t.Fatalf("OnChange calls %v, want [4]", changed)
 	}
 	es, err := l.List(0, 10)
 	if err != nil {

@@ -34,6 +34,9 @@ type HolderConfig struct {
 	Clock func() time.Time
 	// PollInterval is how often Run looks at the file; default 5 s.
 	PollInterval time.Duration
+	// OnChange, when set, is called after a reload put a new agreement in
+	// force (not for the first load), e.g. to tell the hub.
+	OnChange func(*Agreement)
 }
 
 // Holder holds the agreement in force and swaps it atomically on reload.
@@ -126,6 +129,9 @@ func (h *Holder) load(ctx context.Context, first bool) (bool, error) {
 	h.current.Store(a)
 	h.log.Info("agreement "+verb, "name", a.Name, "version", a.Version, "hash", a.Hash,
 		"measures", len(a.Measures), "extracts", len(a.Extracts))
+	if !first && h.cfg.OnChange != nil {
+		h.cfg.OnChange(a)
+	}
 	return true, nil
 }
 
