@@ -7,49 +7,19 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/vrs-federation/vrs/internal/browsertest"
 )
-
-const chromiumPath = "/usr/bin/chromium"
-
-// startBrowser starts headless Chromium with a fresh profile, or skips the
-// test when there is none (and fails on CI, where there must be one).
-func startBrowser(t *testing.T, ctx context.Context) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI is set but %s is missing: %v", chromiumPath, err)
-		}
-		t.Skipf("no browser at %s: skipping the browser test (install chromium to run it)", chromiumPath)
-	}
-	dir := t.TempDir()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(dir),
-		chromedp.WindowSize(1360, 900),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(cancel)
-	return bctx
-}
 
 func TestDashboardInBrowser(t *testing.T) {
 	// One whole-test bound: the browser lives as long as this context.
 	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
 	defer cancel()
-	bctx := startBrowser(t, ctx)
+	bctx, problems := browsertest.Start(t, ctx, 1360, 900)
 
 	now := time.Now()
 	f := newFixture(now)
@@ -58,27 +28,6 @@ func TestDashboardInBrowser(t *testing.T) {
 	cfg.PollInterval = time.Second
 	srv := httptest.NewServer(newHandler(t, cfg)) // listens on 127.0.0.1
 	defer srv.Close()
-
-	// Collect every console message, exception and browser log entry (CSP
-	// violations and failed loads arrive there) from the start.
-	var (
-		mu       sync.Mutex
-		messages []chromedp.ConsoleMessage
-	)
-	console := chromedp.Console(bctx)
-	collected := make(chan struct{})
-	consoleCtx, stopConsole := context.WithCancel(bctx)
-	go func() {
-		defer close(collected)
-		for m, err := range console {
-			if err != nil || consoleCtx.Err() != nil {
-				return
-			}
-			mu.Lock()
-			messages = append(messages, m)
-			mu.Unlock()
-		}
-	}()
 
 	start := time.Now()
 	pic, _ := f.picture.RegionalPicture(t.Context())
@@ -152,21 +101,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("page did not show run-live completing: %v", err)
 	}
 
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	out, err := os.CreateTemp("", "vrs-hub-ui-*.png")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := out.Write(shot); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot: %s (after %v)", out.Name(), time.Since(start).Round(time.Millisecond))
+	shot := browsertest.Screenshot(t, bctx, "vrs-hub-ui")
+	t.Logf("screenshot taken after %v", time.Since(start).Round(time.Millisecond))
 	// VRS_UPDATE_DOCS=1 refreshes the README's screenshot from this test.
 	if os.Getenv("VRS_UPDATE_DOCS") != "" {
 		if err := os.WriteFile(filepath.Join("..", "..", "docs", "img", "hub-ui.png"), shot, 0o644); err != nil {
@@ -182,14 +118,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Errorf("first Tab focuses %q, want the skip link", got)
 	}
 
-	stopConsole()
-	cancel()
-	<-collected
-	mu.Lock()
-	defer mu.Unlock()
-	for _, m := range messages {
-		if m.Type == chromedp.ConsoleError || m.IsException() {
-			t.Errorf("console %s (%s:%d)", m, m.URL, m.Line)
-		}
+	for _, p := range problems() {
+		t.Errorf("console %s", p)
 	}
 }

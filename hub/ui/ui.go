@@ -24,7 +24,6 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -140,10 +139,7 @@ func New(cfg Config) (http.Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse template: %w", err)
 	}
-	s := &server{cfg: cfg, log: cfg.Log.Named("ui"), page: page, hosts: map[string]bool{"localhost": true}}
-	for _, h := range cfg.AllowedHosts {
-		s.hosts[strings.ToLower(h)] = true
-	}
+	s := &server{cfg: cfg, log: cfg.Log.Named("ui"), page: page, hosts: webguard.Hosts(cfg.AllowedHosts)}
 	static, err := fs.Sub(staticFS, "static")
 	if err != nil {
 		return nil, fmt.Errorf("static files: %w", err)
@@ -151,15 +147,7 @@ func New(cfg Config) (http.Handler, error) {
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", s.index)
-	files := http.StripPrefix("/static/", http.FileServerFS(static))
-	mux.HandleFunc("GET /static/", func(w http.ResponseWriter, r *http.Request) {
-		// Files only: no directory listings.
-		if strings.HasSuffix(r.URL.Path, "/") {
-			http.NotFound(w, r)
-			return
-		}
-		files.ServeHTTP(w, r)
-	})
+	mux.Handle("GET /static/", webguard.StaticFiles(static))
 	mux.HandleFunc("GET /api/labels", s.labels)
 	mux.HandleFunc("GET /api/nodes", s.nodes)
 	mux.HandleFunc("GET /api/picture", s.picture)

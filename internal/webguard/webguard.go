@@ -5,6 +5,7 @@
 package webguard
 
 import (
+	"io/fs"
 	"net"
 	"net/http"
 	"strings"
@@ -61,4 +62,29 @@ func HostAllowed(hostport string, hosts map[string]bool) bool {
 		return true
 	}
 	return hosts[strings.ToLower(host)]
+}
+
+// Hosts returns the host names a UI accepts, for Options.Hosts: "localhost"
+// and the extra names (e.g. the operator's AllowedHosts), lower-cased
+// because HostAllowed compares lower case.
+func Hosts(extra []string) map[string]bool {
+	hosts := map[string]bool{"localhost": true}
+	for _, h := range extra {
+		hosts[strings.ToLower(h)] = true
+	}
+	return hosts
+}
+
+// StaticFiles serves the files of fsys under "/static/" (the prefix Guard
+// gives revalidating cache headers). Mount it as "GET /static/". Paths
+// ending in "/" get 404: files only, no directory listings.
+func StaticFiles(fsys fs.FS) http.Handler {
+	files := http.StripPrefix("/static/", http.FileServerFS(fsys))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 }

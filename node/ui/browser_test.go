@@ -3,95 +3,30 @@ package ui
 import (
 	"context"
 	"net/http/httptest"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/vrs-federation/vrs/internal/browsertest"
 )
-
-const chromiumPath = "/usr/bin/chromium"
-
-// startBrowser starts headless Chromium with a fresh profile, or skips the
-// test when there is none (and fails on CI, where there must be one).
-func startBrowser(t *testing.T, ctx context.Context) context.Context {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("CI is set but %s is missing: %v", chromiumPath, err)
-		}
-		t.Skipf("no browser at %s: skipping the browser test (install chromium to run it)", chromiumPath)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-	)
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	t.Cleanup(cancelAlloc)
-	bctx, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(cancel)
-	return bctx
-}
 
 // screenshot saves the whole page to a temporary PNG and logs its path.
 func screenshot(t *testing.T, bctx context.Context, name string) {
 	t.Helper()
-	shot, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Fatalf("screenshot: %v", err)
-	}
-	out, err := os.CreateTemp("", "vrs-node-ui-"+name+"-*.png")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := out.Write(shot); err != nil {
-		t.Fatal(err)
-	}
-	if err := out.Close(); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("screenshot %s: %s", name, out.Name())
+	browsertest.Screenshot(t, bctx, "vrs-node-ui-"+name)
 }
 
 func TestTransparencyAndPreviewInBrowser(t *testing.T) {
 	// One whole-test bound: the browser lives as long as this context.
 	ctx, cancel := context.WithTimeout(t.Context(), 45*time.Second)
 	defer cancel()
-	bctx := startBrowser(t, ctx)
+	bctx, problems := browsertest.Start(t, ctx, 1280, 900)
 
 	f := newFixture(t)
 	srv := httptest.NewServer(newHandler(t, f.config())) // listens on 127.0.0.1
 	defer srv.Close()
-
-	// Collect every console message, exception and browser log entry (CSP
-	// violations and failed loads arrive there) from the start.
-	var (
-		mu       sync.Mutex
-		messages []chromedp.ConsoleMessage
-	)
-	console := chromedp.Console(bctx)
-	collected := make(chan struct{})
-	consoleCtx, stopConsole := context.WithCancel(bctx)
-	go func() {
-		defer close(collected)
-		for m, err := range console {
-			if err != nil || consoleCtx.Err() != nil {
-				return
-			}
-			mu.Lock()
-			messages = append(messages, m)
-			mu.Unlock()
-		}
-	}()
 
 	poll := func(expr string) chromedp.Action[chromedp.Void] {
 		return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
@@ -192,14 +127,7 @@ func TestTransparencyAndPreviewInBrowser(t *testing.T) {
 		t.Errorf("first Tab focuses %q, want the skip link", got)
 	}
 
-	stopConsole()
-	cancel()
-	<-collected
-	mu.Lock()
-	defer mu.Unlock()
-	for _, m := range messages {
-		if m.Type == chromedp.ConsoleError || m.IsException() {
-			t.Errorf("console %s (%s:%d)", m, m.URL, m.Line)
-		}
+	for _, p := range problems() {
+		t.Errorf("console %s", p)
 	}
 }

@@ -31,7 +31,6 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
-	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -161,10 +160,7 @@ func New(cfg Config) (http.Handler, error) {
 		cfg.PageSize = 50
 	}
 	s := &server{cfg: cfg, log: cfg.Log.Named("ui"), pages: map[string]*template.Template{},
-		hosts: map[string]bool{"localhost": true}}
-	for _, h := range cfg.AllowedHosts {
-		s.hosts[strings.ToLower(h)] = true
-	}
+		hosts: webguard.Hosts(cfg.AllowedHosts)}
 	for _, name := range pageNames {
 		t, err := template.New("layout.html").Funcs(templateFuncs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/"+name+".html")
 		if err != nil {
@@ -192,15 +188,7 @@ func New(cfg Config) (http.Handler, error) {
 	mux.HandleFunc("GET /transparency", s.transparency)
 	mux.HandleFunc("GET /transparency/{seq}", s.entry)
 	mux.HandleFunc("GET /transparency/{seq}/answer.bin", s.answerBytes)
-	files := http.StripPrefix("/static/", http.FileServerFS(static))
-	mux.HandleFunc("GET /static/", func(w http.ResponseWriter, r *http.Request) {
-		// Files only: no directory listings.
-		if strings.HasSuffix(r.URL.Path, "/") {
-			http.NotFound(w, r)
-			return
-		}
-		files.ServeHTTP(w, r)
-	})
+	mux.Handle("GET /static/", webguard.StaticFiles(static))
 	return s.guard(mux), nil
 }
 
