@@ -53,6 +53,10 @@ type Config struct {
 	AgreementPath string
 	// RateLimit per caller identity on the API.
 	RateLimit identity.RateLimit
+	// ReconnectMax caps the wait between attempts to reach the hub, and so
+	// how long the node stays away after the hub is back; zero means
+	// federation.DefaultBackoffMax (5 s).
+	ReconnectMax time.Duration
 	// Version is the software version announced to the hub.
 	Version string
 	// Log is the root logger.
@@ -155,8 +159,9 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 			DialOptions: identity.GRPCDialOptions(n.src, func(id identity.ID) bool {
 				return id.Role == identity.RoleHub
 			}),
-			Answerer: n.answerer,
-			Log:      log.Named("federation"),
+			Answerer:   n.answerer,
+			Log:        log.Named("federation"),
+			BackoffMax: cfg.ReconnectMax,
 		})
 		if err != nil {
 			return nil, err

@@ -11,12 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -40,10 +42,13 @@ const (
 	DefaultHeartbeatInterval = 15 * time.Second
 	DefaultMaxConcurrent     = 4
 	DefaultBackoffBase       = 500 * time.Millisecond
-	DefaultBackoffMax        = 30 * time.Second
+	DefaultBackoffMax        = 5 * time.Second
 	DefaultHealthyAfter      = time.Minute
 	DefaultAnswerTimeout     = 5 * time.Minute
 )
+
+// errHubUnreachable ends a wait for the hub's channel that went on too long.
+var errHubUnreachable = errors.New("hub not reachable: connection or TLS handshake failing")
 
 // Config holds the client's settings and dependencies.
 type Config struct {
@@ -65,7 +70,12 @@ type Config struct {
 	// AnswerTimeout bounds one answer; default DefaultAnswerTimeout.
 	AnswerTimeout time.Duration
 	// BackoffBase and BackoffMax shape the reconnect delay: a uniform random
-	// wait in [0, min(BackoffMax, BackoffBase·2^attempt)) ("full jitter").
+	// wait in [0, min(BackoffMax, BackoffBase·2^attempt)) ("full jitter")
+	// after a stream ends, and the gRPC channel's own redial delay while
+	// the hub cannot be reached. BackoffMax bounds how long a node stays
+	// away once the hub is back: the default 5 s brings every node back
+	// within seconds of a hub restart, while the jitter spreads 200 nodes
+	// over those seconds (40 attaches a second, nothing for the hub).
 	BackoffBase, BackoffMax time.Duration
 	// HealthyAfter is how long a stream must stay up before the backoff
 	// starts again from BackoffBase; default DefaultHealthyAfter.
@@ -125,7 +135,19 @@ func (c *Client) Rehello() {
 // Run keeps a stream to the hub open until ctx ends; it returns only then
 // (nil) or on a configuration error. A hub outage is logged and retried.
 func (c *Client) Run(ctx context.Context) error {
-	conn, err := grpc.NewClient(c.cfg.HubAddr, c.cfg.DialOptions...)
+	// The channel redials on its own while the hub is unreachable; its
+	// backoff is bounded like ours, so a returning hub is found within
+	// about BackoffMax, not the gRPC default of up to two minutes.
+	opts := append(slices.Clip(c.cfg.DialOptions), grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff: backoff.Config{
+			BaseDelay:  c.cfg.BackoffBase,
+			Multiplier: 1.6,
+			Jitter:     0.2,
+			MaxDelay:   c.cfg.BackoffMax,
+		},
+		MinConnectTimeout: 10 * time.Second,
+	}))
+	conn, err := grpc.NewClient(c.cfg.HubAddr, opts...)
 	if err != nil {
 		return fmt.Errorf("federation client: %w", err)
 	}
@@ -170,8 +192,17 @@ func (c *Client) backoff(n int) time.Duration {
 func (c *Client) session(ctx context.Context, client federationv1.FederationClient) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stream, err := client.Attach(ctx)
+	// Waiting for the channel to be ready, rather than failing at once
+	// while it redials, attaches as soon as the hub answers again; the
+	// timer still ends the wait now and then so that an unreachable hub
+	// is logged.
+	dialTimer := time.AfterFunc(2*c.cfg.BackoffMax+10*time.Second, func() { cancel(errHubUnreachable) })
+	stream, err := client.Attach(ctx, grpc.WaitForReady(true))
+	dialTimer.Stop()
 	if err != nil {
+		if cause := context.Cause(ctx); errors.Is(cause, errHubUnreachable) {
+			return cause
+		}
 		return fmt.Errorf("attach: %w", err)
 	}
 	if err := stream.Send(&federationv1.NodeMessage{Msg: &federationv1.NodeMessage_Hello{Hello: c.cfg.Answerer.Hello()}}); err != nil {

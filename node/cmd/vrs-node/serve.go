@@ -11,6 +11,7 @@ import (
 	"github.com/vrs-federation/vrs/internal/identity"
 	"github.com/vrs-federation/vrs/internal/logging"
 	"github.com/vrs-federation/vrs/node"
+	"github.com/vrs-federation/vrs/node/federation"
 )
 
 func newServeCmd(g *cli.Globals) *cobra.Command {
@@ -70,6 +71,7 @@ files change.`,
 	f.StringVar(&cfg.APIListen, "api-listen", "127.0.0.1:9443", "node API address (mTLS)")
 	f.StringVar(&cfg.UIListen, "ui-listen", "", "the node's own web pages (transparency, preview), loopback only; empty disables them")
 	f.StringVar(&cfg.AgreementPath, "agreement", "", "the sharing agreement (HCL)")
+	f.DurationVar(&cfg.ReconnectMax, "reconnect-max", federation.DefaultBackoffMax, "longest wait between attempts to reach the hub (jittered)")
 	cli.AddIdentityFlags(f, "node", &files, &cfg.RateLimit, 100, 200)
 	cli.MarkRequired(cmd, "data-dir", "country", "cert", "key", "ca", "agreement")
 	return cmd
