@@ -44,7 +44,16 @@ type Registry struct {
 	mu    sync.Mutex
 	live  map[string]time.Time // country -> connected since
 	nodes map[string]*hubv1.Node
+	// saved is when each node was last written; Seen writes at most once
+	// per SeenPersistInterval.
+	saved map[string]time.Time
 }
+
+// SeenPersistInterval bounds how often a sign of life is written to disk.
+// The last-seen time is served from memory; on disk it is at most this old
+// after a crash (an orderly stop writes it). Writing it with every answer
+// would put one synced write per answer in the path of every run.
+const SeenPersistInterval = 30 * time.Second
 
 // New loads the persisted nodes; every node starts disconnected.
 func New(cfg Config) (*Registry, error) {
@@ -57,7 +66,7 @@ func New(cfg Config) (*Registry, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	r := &Registry{store: cfg.Store, log: cfg.Log, now: cfg.Now, live: map[string]time.Time{}, nodes: map[string]*hubv1.Node{}}
+	r := &Registry{store: cfg.Store, log: cfg.Log, now: cfg.Now, live: map[string]time.Time{}, nodes: map[string]*hubv1.Node{}, saved: map[string]time.Time{}}
 	err := cfg.Store.View(func(t store.Txn) error {
 		return t.Scan(store.NodePrefix, nil, func(key, value []byte) (bool, error) {
 			n := &hubv1.Node{}
@@ -118,8 +127,12 @@ func (r *Registry) hello(country string, hello *federationv1.Hello, notAfter tim
 func (r *Registry) Seen(country string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	now := r.now()
 	n := r.nodeLocked(country)
-	n.LastSeen = timestamppb.New(r.now())
+	n.LastSeen = timestamppb.New(now)
+	if now.Sub(r.saved[country]) < SeenPersistInterval {
+		return nil
+	}
 	return r.persistLocked(n)
 }
 
@@ -204,5 +217,6 @@ func (r *Registry) persistLocked(n *hubv1.Node) error {
 	if err := r.store.Put(store.NodeKey(n.GetCountry()), p); err != nil {
 		return fmt.Errorf("save node %s: %w", n.GetCountry(), err)
 	}
+	r.saved[n.GetCountry()] = r.now()
 	return nil
 }

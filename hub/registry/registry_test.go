@@ -74,3 +74,66 @@ func TestPersistsAllButConnection(t *testing.T) {
 		t.Errorf("unknown: %v", err)
 	}
 }
+
+// TestSeenWritesAtMostOncePerInterval: signs of life update the served
+// last-seen time at once but reach the disk at most once per
+// SeenPersistInterval, and a detach writes the latest.
+func TestSeenWritesAtMostOncePerInterval(t *testing.T) {
+	dir := t.TempDir()
+	db, err := kv.Open(kv.Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	r, err := registry.New(registry.Config{Store: store.New(db), Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Attached("THA", &federationv1.Hello{Country: "THA"}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() time.Time {
+		t.Helper()
+		r2, err := registry.New(registry.Config{Store: store.New(db), Now: clock})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := r2.Get("THA")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n.GetLastSeen().AsTime()
+	}
+	attached := now
+	now = now.Add(registry.SeenPersistInterval / 2)
+	if err := r.Seen("THA"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := r.Get("THA"); !n.GetLastSeen().AsTime().Equal(now) {
+		t.Errorf("served last seen %v, want %v", n.GetLastSeen().AsTime(), now)
+	}
+	if got := stored(); !got.Equal(attached) {
+		t.Errorf("stored last seen %v within the interval, want the attach time %v", got, attached)
+	}
+	now = attached.Add(registry.SeenPersistInterval)
+	if err := r.Seen("THA"); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); !got.Equal(now) {
+		t.Errorf("stored last seen %v after the interval, want %v", got, now)
+	}
+	now = now.Add(time.Second)
+	if err := r.Seen("THA"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Detached("THA"); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); !got.Equal(now) {
+		t.Errorf("stored last seen %v after detach, want %v", got, now)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
