@@ -998,7 +998,8 @@ type Run struct {
 	State RunState `protobuf:"varint,3,opt,name=state,proto3,enum=vrs.hub.v1.RunState" json:"state,omitempty"`
 	// One entry per state asked, ordered by country code.
 	States []*StateResult `protobuf:"bytes,4,rep,name=states,proto3" json:"states,omitempty"`
-	// The merged regional table, in key order.
+	// The merged regional table, in key order; empty until the run is
+	// complete (it is merged once, over every state's settled answer).
 	Cells []*RegionalCell `protobuf:"bytes,5,rep,name=cells,proto3" json:"cells,omitempty"`
 	// When the run was submitted.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
