@@ -7,6 +7,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/vrs-federation/vrs/hub/runs"
 	"github.com/vrs-federation/vrs/internal/identity"
@@ -70,14 +71,31 @@ func (s *QueryService) forCaller(ctx context.Context, r *hubv1.Run) (*hubv1.Run,
 		return nil, connect.NewError(connect.CodePermissionDenied,
 			fmt.Errorf("reciprocity: %s did not contribute to run %s", cc, r.GetId()))
 	}
-	r = proto.Clone(r).(*hubv1.Run)
-	for _, st := range r.GetStates() {
-		st.Cells = nil
+	// The run is shared (runs.Manager.Get): the redacted view is a new
+	// message that shares the parts it keeps, never a modified original.
+	out := shallowCopy(r)
+	out.States = make([]*hubv1.StateResult, len(r.GetStates()))
+	for i, st := range r.GetStates() {
+		out.States[i] = shallowCopy(st)
+		out.States[i].Cells = nil
 	}
 	// Redacted extract rows are record-level: the states agreed to send
 	// them to the hub, not to pass them on.
-	r.Rows = nil
-	return r, nil
+	out.Rows = nil
+	return out, nil
+}
+
+// shallowCopy returns a new message with m's fields, sharing their values
+// (sub-messages, lists) with m: cheap where proto.Clone would copy a run's
+// every cell only to drop most of them.
+func shallowCopy[M proto.Message](m M) M {
+	src := m.ProtoReflect()
+	dst := src.New()
+	src.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		dst.Set(fd, v)
+		return true
+	})
+	return dst.Interface().(M)
 }
 
 func contributed(r *hubv1.Run, country string) bool {

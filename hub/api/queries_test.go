@@ -165,3 +165,46 @@ func TestWatchRunOverConnect(t *testing.T) {
 		t.Errorf("last watched: %v", last)
 	}
 }
+
+// TestGetRunRedactsACopy: complete runs are shared between callers
+// (runs.Manager keeps them in memory), so the partner's redacted view must
+// leave the operator's intact, however often and in whatever order they
+// ask.
+func TestGetRunRedactsACopy(t *testing.T) {
+	_, qs, reg, m := servicesAndManager(t)
+	if err := reg.Attached("THA", &federationv1.Hello{Country: "THA"}, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	tasks := make(chan *federationv1.Task, 1)
+	m.Attach("THA", func(t *federationv1.Task) error { tasks <- t; return nil })
+	resp, err := qs.SubmitQuery(operator(t.Context()), connect.NewRequest(&hubv1.SubmitQueryRequest{Query: &queryv1.AggregateQuery{Measure: "migrants"}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := resp.Msg.GetRunId()
+	task := <-tasks
+	body := &federationv1.AnswerBody{Country: "THA", RunId: id, TaskId: task.GetTaskId(), Outcome: &federationv1.AnswerBody_Aggregate{Aggregate: &queryv1.AggregateResult{
+		Measure: "migrants", Cells: []*queryv1.Cell{{Value: 42, Status: queryv1.CellStatus_CELL_STATUS_EXACT}},
+	}}}
+	if err := m.Answer(t.Context(), "THA", &federationv1.Answer{TaskId: task.GetTaskId()}, body); err != nil {
+		t.Fatal(err)
+	}
+	partner := identity.NewContext(t.Context(), identity.ID{TrustDomain: "vrs.test", Role: identity.RolePartner, Name: "research"})
+	for range 2 {
+		got, err := qs.GetRun(partner, connect.NewRequest(&hubv1.GetRunRequest{RunId: id}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := got.Msg.GetRun()
+		if r.GetState() != hubv1.RunState_RUN_STATE_COMPLETE || len(r.GetCells()) != 1 || len(r.GetStates()[0].GetCells()) != 0 {
+			t.Fatalf("partner view: %v", r)
+		}
+		got, err = qs.GetRun(operator(t.Context()), connect.NewRequest(&hubv1.GetRunRequest{RunId: id}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cells := got.Msg.GetRun().GetStates()[0].GetCells(); len(cells) != 1 || cells[0].GetValue() != 42 {
+			t.Fatalf("operator view after the partner's: %v", got.Msg.GetRun())
+		}
+	}
+}

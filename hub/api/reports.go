@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"connectrpc.com/connect"
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/vrs-federation/vrs/hub/export"
 	"github.com/vrs-federation/vrs/hub/picture"
@@ -38,6 +40,14 @@ type ReportRuns interface {
 	LatestComplete(ctx context.Context, q *queryv1.AggregateQuery) (*hubv1.Run, error)
 }
 
+// Generations is implemented by run managers that count completed runs
+// (runs.Manager): while the count and the picture's period stay the same,
+// the picture built last is still current and is served again.
+type Generations interface {
+	// Completions changes whenever a run completes.
+	Completions() uint64
+}
+
 // ReportOptions configure the report service.
 type ReportOptions struct {
 	// Reciprocity, when true, lets a caller whose certificate is bound to a
@@ -60,6 +70,13 @@ type ReportService struct {
 	def  picture.Definition
 	opts ReportOptions
 	log  hclog.Logger
+
+	// The picture built last, for the completion count and period it was
+	// built at. It is shared by every caller and never modified.
+	mu        sync.Mutex
+	cached    *hubv1.RegionalPicture
+	cachedGen uint64
+	cachedFor string
 }
 
 var _ hubv1connect.ReportServiceHandler = (*ReportService)(nil)
@@ -107,12 +124,13 @@ func (s *ReportService) GetRegionalPicture(ctx context.Context, req *connect.Req
 	if n := req.Msg.GetName(); n != "" && n != s.def.Name {
 		return nil, s.fail(fmt.Errorf("picture %q: %w", n, runs.ErrNotFound))
 	}
-	pic, err := picture.Build(ctx, s.def, s.runs)
+	pic, err := s.picture(ctx)
 	if err != nil {
 		return nil, s.fail(err)
 	}
 	var withheld []string
 	if bound != "" {
+		pic = proto.CloneOf(pic) // the cached picture is shared
 		withResult, contributed := 0, 0
 		for _, f := range pic.GetFigures() {
 			if f.GetRunId() == "" {
@@ -136,6 +154,39 @@ func (s *ReportService) GetRegionalPicture(ctx context.Context, req *connect.Req
 		resp.Header().Set(WithheldHeader, strings.Join(withheld, ","))
 	}
 	return resp, nil
+}
+
+// picture returns the regional picture, built again only when a run has
+// completed or the period has moved on since it was last built. Callers
+// must not modify it.
+func (s *ReportService) picture(ctx context.Context) (*hubv1.RegionalPicture, error) {
+	gens, ok := s.runs.(Generations)
+	if !ok {
+		return picture.Build(ctx, s.def, s.runs)
+	}
+	from, to, err := s.def.Period(s.def.Clock())
+	if err != nil {
+		return nil, err
+	}
+	period := from + "/" + to
+	// Read the count before building: a run completing meanwhile leaves a
+	// picture cached under the older count, which the next call rebuilds.
+	gen := gens.Completions()
+	s.mu.Lock()
+	if s.cached != nil && s.cachedGen == gen && s.cachedFor == period {
+		pic := s.cached
+		s.mu.Unlock()
+		return pic, nil
+	}
+	s.mu.Unlock()
+	pic, err := picture.Build(ctx, s.def, s.runs)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	s.cached, s.cachedGen, s.cachedFor = pic, gen, period
+	s.mu.Unlock()
+	return pic, nil
 }
 
 // Export renders a run's merged table. Under reciprocity a caller bound to

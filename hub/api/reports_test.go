@@ -227,3 +227,64 @@ func TestReportServiceOverHTTP(t *testing.T) {
 		t.Errorf("export by non-contributor: err = %v", err)
 	}
 }
+
+// genRuns is repRuns with a completion count, and a count of the lookups
+// made, so the picture cache can be watched.
+type genRuns struct {
+	*repRuns
+	gen     uint64
+	lookups int
+}
+
+func (g *genRuns) Completions() uint64 { return g.gen }
+
+func (g *genRuns) LatestComplete(ctx context.Context, q *queryv1.AggregateQuery) (*hubv1.Run, error) {
+	g.lookups++
+	return g.repRuns.LatestComplete(ctx, q)
+}
+
+// TestRegionalPictureCache: the picture is built once per completed run
+// and period, and reciprocity withholds cells from a copy, never from the
+// picture served to the next caller.
+func TestRegionalPictureCache(t *testing.T) {
+	f, def := repFixture()
+	now := repNow
+	def.Now = func() time.Time { return now }
+	g := &genRuns{repRuns: f}
+	svc := NewReportService(g, def, DefaultReportOptions())
+	get := func(caller string) *hubv1.RegionalPicture {
+		t.Helper()
+		resp, err := svc.GetRegionalPicture(as(t, caller), connect.NewRequest(&hubv1.GetRegionalPictureRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Msg.GetPicture()
+	}
+	const operator, tha = "spiffe://vrs.local/operator/alice", "spiffe://vrs.local/partner/tha-immigration"
+
+	get(operator)
+	built := g.lookups
+	if built == 0 {
+		t.Fatal("the first call built nothing")
+	}
+	if cells := figureCells(get(tha)); cells["deaths-by-month"] != 0 {
+		t.Errorf("THA sees the figure it did not contribute to: %v", cells)
+	}
+	if cells := figureCells(get(operator)); cells["deaths-by-month"] != 1 || cells["incidents-by-transport-mode"] != 1 {
+		t.Errorf("after a withholding call the operator sees %v", cells)
+	}
+	if g.lookups != built {
+		t.Errorf("%d lookups for three calls with nothing completed, want %d", g.lookups, built)
+	}
+
+	g.gen++ // a run completed
+	get(operator)
+	if g.lookups != 2*built {
+		t.Errorf("after a completion: %d lookups, want %d", g.lookups, 2*built)
+	}
+	now = now.AddDate(0, 1, 0) // the period moves on
+	get(operator)
+	if g.lookups <= 2*built {
+		t.Errorf("after the month turned: %d lookups, want more than %d", g.lookups, 2*built)
+	}
+}

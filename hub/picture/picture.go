@@ -91,6 +91,9 @@ func Standard() Definition {
 	}
 }
 
+// Clock returns the definition's current time (Now, or time.Now).
+func (d Definition) Clock() time.Time { return d.now() }
+
 func (d Definition) now() time.Time {
 	if d.Now != nil {
 		return d.Now()
