@@ -48,6 +48,7 @@ type options struct {
 	out      string
 	work     string
 	keep     bool
+	logLevel string
 	timeout  time.Duration
 }
 
@@ -72,6 +73,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "results/federation.md", "Markdown results file; empty for none")
 	flag.StringVar(&o.work, "work", "", "working directory (default: a new temporary one, removed afterwards)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory")
+	flag.StringVar(&o.logLevel, "log-level", "warn", "log level of the hub and nodes (their logs are in the working directory)")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Minute, "give up after this long")
 	flag.Parse()
 	for s := range strings.SplitSeq(nodes, ",") {
@@ -232,7 +234,7 @@ func federation(ctx context.Context, o options, ps *procs, db *central,
 	hubArgs := []string{"serve", "--data-dir", filepath.Join(work, "hub-"+label),
 		"--federation-listen", fed, "--api-listen", api, "--ui-listen", "",
 		"--cert", filepath.Join(pki, "hub.pem"), "--key", filepath.Join(pki, "hub-key.pem"), "--ca", filepath.Join(pki, "ca.pem"),
-		"--rate-limit", "1e9", "--rate-burst", "1000000000", "--log-level", "warn"}
+		"--rate-limit", "1e9", "--rate-burst", "1000000000", "--log-level", o.logLevel}
 	hub, err := ps.start(logDir, "hub", hubBin, hubArgs...)
 	if err != nil {
 		return err
@@ -255,7 +257,7 @@ func federation(ctx context.Context, o options, ps *procs, db *central,
 		p, err := ps.start(logDir, "node-"+c, nodeBin, "serve", "--data-dir", filepath.Join(cdir, "data"),
 			"--country", c, "--hub", fed, "--api-listen", addr, "--ui-listen", "",
 			"--cert", filepath.Join(pki, "node-"+c+".pem"), "--key", filepath.Join(pki, "node-"+c+"-key.pem"),
-			"--ca", filepath.Join(pki, "ca.pem"), "--agreement", filepath.Join(cdir, "agreement.hcl"), "--log-level", "warn")
+			"--ca", filepath.Join(pki, "ca.pem"), "--agreement", filepath.Join(cdir, "agreement.hcl"), "--log-level", o.logLevel)
 		if err != nil {
 			return err
 		}
