@@ -189,7 +189,8 @@ func (h *Hub) apiServices() []server.Service {
 	opts.Reciprocity = !h.cfg.NoReciprocity
 	opts.Export.Columns = export.RegistryColumns{Nodes: h.registry}
 	opts.Log = h.log.Named("reports")
-	path, handler = hubv1connect.NewReportServiceHandler(api.NewReportService(h.runs, h.picture, opts))
+	reports := api.NewReportService(h.runs, h.picture, opts)
+	path, handler = hubv1connect.NewReportServiceHandler(reports, reports.HandlerOptions()...)
 	svcs = append(svcs, server.Service{Name: hubv1connect.ReportServiceName, Path: path, Handler: handler})
 	return svcs
 }

@@ -77,6 +77,16 @@ type ReportService struct {
 	cached    *hubv1.RegionalPicture
 	cachedGen uint64
 	cachedFor string
+	// shared is the response for callers who see the whole picture, kept
+	// with its encoding (see HandlerOptions).
+	shared     *hubv1.GetRegionalPictureResponse
+	sharedWire wireCache
+}
+
+// HandlerOptions are the connect options the service's handler needs: a
+// codec that writes the shared picture response from its cached encoding.
+func (s *ReportService) HandlerOptions() []connect.HandlerOption {
+	return []connect.HandlerOption{connect.WithCodec(wireCodec{cache: &s.sharedWire})}
 }
 
 var _ hubv1connect.ReportServiceHandler = (*ReportService)(nil)
@@ -128,32 +138,50 @@ func (s *ReportService) GetRegionalPicture(ctx context.Context, req *connect.Req
 	if err != nil {
 		return nil, s.fail(err)
 	}
+	if bound == "" {
+		return connect.NewResponse(s.sharedResponse(pic)), nil
+	}
+	pic = proto.CloneOf(pic) // the cached picture is shared
 	var withheld []string
-	if bound != "" {
-		pic = proto.CloneOf(pic) // the cached picture is shared
-		withResult, contributed := 0, 0
-		for _, f := range pic.GetFigures() {
-			if f.GetRunId() == "" {
-				continue
-			}
-			withResult++
-			if slices.Contains(f.GetContributors(), bound) {
-				contributed++
-				continue
-			}
-			f.Cells = nil
-			withheld = append(withheld, f.GetId())
+	withResult, contributed := 0, 0
+	for _, f := range pic.GetFigures() {
+		if f.GetRunId() == "" {
+			continue
 		}
-		if withResult > 0 && contributed == 0 {
-			s.log.Info("reciprocity denial", "caller", id.String(), "state", bound, "product", "picture")
-			return nil, s.fail(ErrNotContributor)
+		withResult++
+		if slices.Contains(f.GetContributors(), bound) {
+			contributed++
+			continue
 		}
+		f.Cells = nil
+		withheld = append(withheld, f.GetId())
+	}
+	if withResult > 0 && contributed == 0 {
+		s.log.Info("reciprocity denial", "caller", id.String(), "state", bound, "product", "picture")
+		return nil, s.fail(ErrNotContributor)
 	}
 	resp := connect.NewResponse(&hubv1.GetRegionalPictureResponse{Picture: pic})
 	if len(withheld) > 0 {
 		resp.Header().Set(WithheldHeader, strings.Join(withheld, ","))
 	}
 	return resp, nil
+}
+
+// sharedResponse returns the response carrying pic for callers who see it
+// whole, the same message (and cached encoding) while pic stays current.
+func (s *ReportService) sharedResponse(pic *hubv1.RegionalPicture) *hubv1.GetRegionalPictureResponse {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shared != nil && s.shared.GetPicture() == pic {
+		return s.shared
+	}
+	resp := &hubv1.GetRegionalPictureResponse{Picture: pic}
+	if err := s.sharedWire.share(resp); err != nil {
+		// Not cached: the codec encodes it per call.
+		s.log.Warn("picture response not cached", "error", err)
+	}
+	s.shared = resp
+	return resp
 }
 
 // picture returns the regional picture, built again only when a run has

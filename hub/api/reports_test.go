@@ -10,6 +10,7 @@ import (
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vrs-federation/vrs/hub/picture"
@@ -199,7 +200,9 @@ func TestExport(t *testing.T) {
 func TestReportServiceOverHTTP(t *testing.T) {
 	t.Parallel()
 	f, def := repFixture()
-	path, h := hubv1connect.NewReportServiceHandler(NewReportService(f, def, DefaultReportOptions()))
+	g := &genRuns{repRuns: f}
+	svc := NewReportService(g, def, DefaultReportOptions())
+	path, h := hubv1connect.NewReportServiceHandler(svc, svc.HandlerOptions()...)
 	mux := http.NewServeMux()
 	mux.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := identity.Parse(r.Header.Get("X-Test-Caller"))
@@ -220,6 +223,27 @@ func TestReportServiceOverHTTP(t *testing.T) {
 	}
 	if got := resp.Header().Get(WithheldHeader); got != "deaths-by-month" {
 		t.Errorf("withheld header %q", got)
+	}
+	// The whole picture is written from its cached encoding from the
+	// second call on; callers get the same picture either way, and the
+	// withholding above did not reach it.
+	want, err := picture.Build(t.Context(), def, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		req := connect.NewRequest(&hubv1.GetRegionalPictureRequest{})
+		req.Header().Set("X-Test-Caller", "spiffe://vrs.local/operator/alice")
+		resp, err := client.GetRegionalPicture(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(resp.Msg.GetPicture(), want) {
+			t.Errorf("call %d: operator's picture differs from the one built directly:\n%v\nwant\n%v", i, resp.Msg.GetPicture(), want)
+		}
+	}
+	if svc.sharedWire.lookup(svc.shared) == nil {
+		t.Error("the shared response has no cached encoding")
 	}
 	ereq := connect.NewRequest(&hubv1.ExportRequest{RunId: "r-idn", Format: hubv1.ExportFormat_EXPORT_FORMAT_CSV})
 	ereq.Header().Set("X-Test-Caller", "spiffe://vrs.local/partner/tha-immigration")
