@@ -344,7 +344,7 @@ func badSheets() sheetData {
 	}
 }
 
-func writeXLSX(t *testing.T, dir, name string, data sheetData) string {
+func writeXLSX(t testing.TB, dir, name string, data sheetData) string {
 	t.Helper()
 	// Start from the template, as a clerk would.
 	var buf bytes.Buffer
