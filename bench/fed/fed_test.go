@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"testing"
 	"time"
 )
@@ -26,8 +27,8 @@ func TestPct(t *testing.T) {
 	}
 }
 
-func TestAsiaPacific(t *testing.T) {
-	got, err := asiaPacific(45)
+func TestFederationStates(t *testing.T) {
+	got, err := federationStates(200)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,11 +40,14 @@ func TestAsiaPacific(t *testing.T) {
 		seen[c] = true
 	}
 	for _, c := range []string{"AUS", "IDN"} {
-		if !seen[c] {
+		if !slices.Contains(got[:45], c) {
 			t.Errorf("%s missing from the first 45", c)
 		}
 	}
-	if _, err := asiaPacific(1000); err == nil {
-		t.Error("1000 Asia-Pacific states: no error")
+	if slices.Contains(got[:45], "FRA") {
+		t.Error("a European state among the first 45: the region comes first")
+	}
+	if _, err := federationStates(1000); err == nil {
+		t.Error("1000 states: no error")
 	}
 }

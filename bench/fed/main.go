@@ -97,22 +97,26 @@ func main() {
 	}
 }
 
-// asiaPacific returns the first n ISO codes of Asia-Pacific states and
-// territories (UN M49 Eastern, Southern and South-eastern Asia and Oceania),
-// in code order: a node's country must match its certificate, so each node
-// is a distinct state.
-func asiaPacific(n int) ([]string, error) {
+// federationStates returns n distinct ISO codes, Asia-Pacific states and
+// territories first (UN M49 Eastern, Southern and South-eastern Asia and
+// Oceania, in code order), then the rest of the world for federations
+// larger than the region: a node's country must match its certificate, so
+// each node is a distinct state.
+func federationStates(n int) ([]string, error) {
 	regions := []string{"030", "034", "035", "053", "054", "057", "061"}
-	var out []string
+	var region, rest []string
 	for _, c := range codes.Countries() {
-		if slices.Contains(regions, c.M49Region) && len(out) < n {
-			out = append(out, c.Alpha3)
+		if slices.Contains(regions, c.M49Region) {
+			region = append(region, c.Alpha3)
+		} else {
+			rest = append(rest, c.Alpha3)
 		}
 	}
+	out := append(region, rest...)
 	if len(out) < n {
-		return nil, fmt.Errorf("only %d Asia-Pacific codes, %d nodes asked for", len(out), n)
+		return nil, fmt.Errorf("only %d country codes, %d nodes asked for", len(out), n)
 	}
-	return out, nil
+	return out[:n], nil
 }
 
 func logf(format string, args ...any) {
@@ -127,7 +131,7 @@ type results struct {
 func runBench(ctx context.Context, o options) (err error) {
 	loadAtStart := loadAverage()
 	maxN := o.nodes[len(o.nodes)-1]
-	countries, err := asiaPacific(maxN)
+	countries, err := federationStates(maxN)
 	if err != nil {
 		return err
 	}
@@ -199,7 +203,7 @@ func runBench(ctx context.Context, o options) (err error) {
 	res.query.note("Central SQLite: github.com/mattn/go-sqlite3 (cgo), one table of migrants denormalised with the incident's year, covering index (year, citizenship), same question as `SELECT citizenship, COUNT(*) … WHERE year = ? GROUP BY citizenship`, in process (no network, no TLS), %d repetitions.", o.reps)
 	res.load.note("Client: a Go load loop (ghz is not installed): connect-go with the gRPC protocol over one HTTP/2 mTLS connection, %d workers calling back to back for %s; operator certificate. The hub ran with `--rate-limit 1e9` so that its per-identity limiter (default 200/s) does not cap the measurement.", o.workers, o.duration)
 	res.load.note("Baseline (\"hello-world\"): grpc-go `grpc.NewServer` with only the standard health service, the hub's certificate and the federation's mTLS server configuration (`identity.Source.ServerTLS`), in the benchmark's own process, called with the same client. GetRun reads the last measured regional run; GetRegionalPicture the standard picture after its shared figures were run once.")
-	res.mem.note("RSS is VmRSS from /proc/PID/status, taken after the measured query runs. Hub restart: SIGTERM, wait for exit, start again on the same data dir and ports, then poll ListNodes every 50 ms; the time is from starting the new hub process. Nodes reconnect with their default backoff (500 ms base, full jitter); the hub's heartbeat is its default 10 s.")
+	res.mem.note("RSS is VmRSS from /proc/PID/status, taken after the measured query runs. Hub restart: SIGTERM, wait for exit, start again on the same data dir and ports, then poll ListNodes every 50 ms; the time is from starting the new hub process. Nodes reconnect with their default backoff (500 ms base, 5 s cap, full jitter); the hub's heartbeat is its default 10 s.")
 	res.query.note("All processes share the machine: with %d nodes, %d node processes, the hub and the benchmark (client, central SQLite, baseline server) run on %d cores, where a deployment gives each node its own machine; wall times include waiting for a CPU.", maxN, maxN, runtime.NumCPU())
 	res.mem.note("Preparation (certificates, synth and import of %d × %d incidents, two at a time): %s.", maxN, o.records, prepTime.Round(time.Second))
 
