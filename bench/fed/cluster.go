@@ -135,9 +135,13 @@ func buildBinaries(ctx context.Context, dir string) (hubBin, nodeBin string, err
 
 // prepareNodes issues a certificate for every country and loads each node's
 // store with synthetic incidents, two countries at a time (the machine the
-// numbers are for has two cores).
+// numbers are for has two cores). A node prepared by an earlier run in the
+// same working directory with the same size (-work, -keep) is reused.
 func prepareNodes(ctx context.Context, hubBin, nodeBin, work, pki string, countries []string, records int, from, to string) error {
 	for _, c := range countries {
+		if _, err := os.Stat(filepath.Join(pki, "node-"+c+".pem")); err == nil {
+			continue
+		}
 		if err := run(ctx, hubBin, "pki", "issue", "--dir", pki, "--node", c); err != nil {
 			return err
 		}
@@ -150,6 +154,15 @@ func prepareNodes(ctx context.Context, hubBin, nodeBin, work, pki string, countr
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			cdir := filepath.Join(work, "nodes", c)
+			ready := filepath.Join(cdir, "ready")
+			want := fmt.Sprintf("%d %s %s seed %d\n", records, from, to, i+1)
+			if got, err := os.ReadFile(ready); err == nil && string(got) == want {
+				return
+			}
+			if err := os.RemoveAll(cdir); err != nil {
+				errs[i] = err
+				return
+			}
 			if err := os.MkdirAll(cdir, 0o700); err != nil {
 				errs[i] = err
 				return
@@ -164,7 +177,11 @@ func prepareNodes(ctx context.Context, hubBin, nodeBin, work, pki string, countr
 				errs[i] = err
 				return
 			}
-			errs[i] = os.WriteFile(filepath.Join(cdir, "agreement.hcl"), []byte(agreement), 0o600)
+			if err := os.WriteFile(filepath.Join(cdir, "agreement.hcl"), []byte(agreement), 0o600); err != nil {
+				errs[i] = err
+				return
+			}
+			errs[i] = os.WriteFile(ready, []byte(want), 0o600)
 		})
 	}
 	wg.Wait()

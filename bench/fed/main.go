@@ -153,11 +153,13 @@ func runBench(ctx context.Context, o options) (err error) {
 		return err
 	}
 	pki := filepath.Join(work, "pki")
-	if err := run(ctx, hubBin, "pki", "init", "--dir", pki); err != nil {
-		return err
-	}
-	if err := run(ctx, hubBin, "pki", "issue", "--dir", pki, "--operator", "bench"); err != nil {
-		return err
+	if _, err := os.Stat(filepath.Join(pki, "ca.pem")); err != nil {
+		if err := run(ctx, hubBin, "pki", "init", "--dir", pki); err != nil {
+			return err
+		}
+		if err := run(ctx, hubBin, "pki", "issue", "--dir", pki, "--operator", "bench"); err != nil {
+			return err
+		}
 	}
 	logf("generating and importing %d × %d incidents", maxN, o.records)
 	start := time.Now()
@@ -167,6 +169,11 @@ func runBench(ctx context.Context, o options) (err error) {
 	prepTime := time.Since(start)
 	logf("nodes loaded in %s", prepTime.Round(time.Second))
 
+	// The central database and the hubs are made anew even in a reused
+	// working directory; only the prepared nodes are kept.
+	if err := os.Remove(filepath.Join(work, "central.db")); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
 	db, err := openCentral(filepath.Join(work, "central.db"))
 	if err != nil {
 		return err
@@ -234,6 +241,9 @@ func federation(ctx context.Context, o options, ps *procs, db *central,
 	logDir := filepath.Join(work, "logs-"+label)
 	if err := os.MkdirAll(logDir, 0o700); err != nil {
 		return fmt.Errorf("log dir: %w", err)
+	}
+	if err := os.RemoveAll(filepath.Join(work, "hub-"+label)); err != nil {
+		return err
 	}
 	hubArgs := []string{"serve", "--data-dir", filepath.Join(work, "hub-"+label),
 		"--federation-listen", fed, "--api-listen", api, "--ui-listen", "",
