@@ -179,18 +179,18 @@ func New(cfg Config) (h *Hub, err error) {
 
 func (h *Hub) apiServices() []server.Service {
 	var svcs []server.Service
-	path, handler := hubv1connect.NewNodeServiceHandler(api.NewNodeService(h.registry))
+	path, handler := hubv1connect.NewNodeServiceHandler(api.NewNodeService(h.registry), server.HandlerOptions()...)
 	svcs = append(svcs, server.Service{Name: hubv1connect.NodeServiceName, Path: path, Handler: handler})
-	path, handler = hubv1connect.NewQueryServiceHandler(api.NewQueryService(h.runs).WithReciprocity(!h.cfg.NoReciprocity))
+	path, handler = hubv1connect.NewQueryServiceHandler(api.NewQueryService(h.runs).WithReciprocity(!h.cfg.NoReciprocity), server.HandlerOptions()...)
 	svcs = append(svcs, server.Service{Name: hubv1connect.QueryServiceName, Path: path, Handler: handler})
-	path, handler = hubv1connect.NewScheduleServiceHandler(api.NewScheduleService(h.sched).WithLog(h.log.Named("schedules")))
+	path, handler = hubv1connect.NewScheduleServiceHandler(api.NewScheduleService(h.sched).WithLog(h.log.Named("schedules")), server.HandlerOptions()...)
 	svcs = append(svcs, server.Service{Name: hubv1connect.ScheduleServiceName, Path: path, Handler: handler})
 	opts := api.DefaultReportOptions()
 	opts.Reciprocity = !h.cfg.NoReciprocity
 	opts.Export.Columns = export.RegistryColumns{Nodes: h.registry}
 	opts.Log = h.log.Named("reports")
 	reports := api.NewReportService(h.runs, h.picture, opts)
-	path, handler = hubv1connect.NewReportServiceHandler(reports, reports.HandlerOptions()...)
+	path, handler = hubv1connect.NewReportServiceHandler(reports, server.HandlerOptions(reports.HandlerOptions()...)...)
 	svcs = append(svcs, server.Service{Name: hubv1connect.ReportServiceName, Path: path, Handler: handler})
 	return svcs
 }

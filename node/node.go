@@ -209,11 +209,11 @@ func (n *Node) UIAddr() string {
 
 func (n *Node) apiServices() []server.Service {
 	var svcs []server.Service
-	path, h := nodev1connect.NewRecordServiceHandler(api.NewRecordService(n.store, n.log.Named("records")))
+	path, h := nodev1connect.NewRecordServiceHandler(api.NewRecordService(n.store, n.log.Named("records")), server.HandlerOptions()...)
 	svcs = append(svcs, server.Service{Name: nodev1connect.RecordServiceName, Path: path, Handler: h})
-	path, h = nodev1connect.NewAgreementServiceHandler(api.NewAgreementService(n.agreement, n.answerer))
+	path, h = nodev1connect.NewAgreementServiceHandler(api.NewAgreementService(n.agreement, n.answerer), server.HandlerOptions()...)
 	svcs = append(svcs, server.Service{Name: nodev1connect.AgreementServiceName, Path: path, Handler: h})
-	path, h = nodev1connect.NewAuditServiceHandler(api.NewAuditService(n.audit))
+	path, h = nodev1connect.NewAuditServiceHandler(api.NewAuditService(n.audit), server.HandlerOptions()...)
 	svcs = append(svcs, server.Service{Name: nodev1connect.AuditServiceName, Path: path, Handler: h})
 	return svcs
 }

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"time"
 
+	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/hashicorp/go-hclog"
@@ -21,6 +22,22 @@ import (
 
 // MaxMessageBytes bounds every request message a connect handler reads.
 const MaxMessageBytes = 16 << 20
+
+// CompressMinBytes is the smallest response a handler compresses when the
+// caller accepts it: below it compression costs more than it saves (the
+// gzip writer's set-up alone is a large part of a small call), above it
+// (exports, long run lists) it pays on a slow line.
+const CompressMinBytes = 64 << 10
+
+// HandlerOptions are the connect options every API handler is built with,
+// followed by extra: requests are bounded by MaxMessageBytes and only
+// responses of CompressMinBytes or more are compressed.
+func HandlerOptions(extra ...connect.HandlerOption) []connect.HandlerOption {
+	return append([]connect.HandlerOption{
+		connect.WithReadMaxBytes(MaxMessageBytes),
+		connect.WithCompressMinBytes(CompressMinBytes),
+	}, extra...)
+}
 
 // Service is one connect service to mount.
 type Service struct {
