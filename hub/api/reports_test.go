@@ -74,7 +74,7 @@ func repFixture() (*repRuns, picture.Definition) {
 	return f, def
 }
 
-func as(t *testing.T, spiffe string) context.Context {
+func as(t testing.TB, spiffe string) context.Context {
 	t.Helper()
 	id, err := identity.Parse(spiffe)
 	if err != nil {
