@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/vrs-federation/vrs/internal/codes"
@@ -49,6 +50,8 @@ type options struct {
 	work     string
 	keep     bool
 	logLevel string
+	ghz      string
+	workDir  string // set from work once it exists
 	timeout  time.Duration
 }
 
@@ -73,6 +76,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "results/federation.md", "Markdown results file; empty for none")
 	flag.StringVar(&o.work, "work", "", "working directory (default: a new temporary one, removed afterwards)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the working directory")
+	flag.StringVar(&o.ghz, "ghz", "", "path of ghz (github.com/bojand/ghz/cmd/ghz): also measure the API throughput with it")
 	flag.StringVar(&o.logLevel, "log-level", "warn", "log level of the hub and nodes (their logs are in the working directory)")
 	flag.DurationVar(&o.timeout, "timeout", 60*time.Minute, "give up after this long")
 	flag.Parse()
@@ -125,7 +129,7 @@ func logf(format string, args ...any) {
 
 // results collects the tables of every federation size.
 type results struct {
-	query, load, mem *table
+	query, load, ghz, mem *table
 }
 
 func runBench(ctx context.Context, o options) (err error) {
@@ -144,6 +148,7 @@ func runBench(ctx context.Context, o options) (err error) {
 	if !o.keep {
 		defer os.RemoveAll(work)
 	}
+	o.workDir = work
 	ps := &procs{live: map[*proc]struct{}{}}
 	defer ps.stopAll()
 
@@ -185,6 +190,8 @@ func runBench(ctx context.Context, o options) (err error) {
 			"p50 < 250 ms", "faster than SQLite (p50)"}},
 		load: &table{title: "Hub API read throughput over mTLS", head: []string{
 			"nodes", "call", "workers", "calls/s", "p50", "p99", "errors", "vs hello-world", "≥ 0.5×"}},
+		ghz: &table{title: "Hub API read throughput over mTLS, measured with ghz", head: []string{
+			"nodes", "call", "concurrency", "calls/s", "p50", "p99", "errors", "vs hello-world", "≥ 0.5×"}},
 		mem: &table{title: "Memory and recovery", head: []string{
 			"nodes", "node RSS min / median / max", "all nodes RSS", "hub RSS", "first attach (all nodes)",
 			"hub stop (SIGTERM → exit)", "hub restart → all attached", "< 10 s"}},
@@ -208,14 +215,19 @@ func runBench(ctx context.Context, o options) (err error) {
 	res.query.note("Each node holds %d synthetic incidents (`vrs-node synth`, %s to %s, one seed per state), imported with `vrs-node import`; the issue's full size is 100000 per node (`-records 100000`).", o.records, o.from, o.to)
 	res.query.note("Federation: %d sequential runs of `SubmitQuery` {measure migrants, group_by citizenship, period %d-01-01..%d-12-31}, timed until `WatchRun` reports COMPLETE, after 3 unmeasured runs. Every node answers over its mTLS federation link; nodes apply the agreement (min_cell 5, no rounding), sign and audit each answer.", o.reps, o.year, o.year)
 	res.query.note("Central SQLite: github.com/mattn/go-sqlite3 (cgo), one table of migrants denormalised with the incident's year, covering index (year, citizenship), same question as `SELECT citizenship, COUNT(*) … WHERE year = ? GROUP BY citizenship`, in process (no network, no TLS), %d repetitions.", o.reps)
-	res.load.note("Client: a Go load loop (ghz is not installed): connect-go with the gRPC protocol over one HTTP/2 mTLS connection, %d workers calling back to back for %s; operator certificate. The hub ran with `--rate-limit 1e9` so that its per-identity limiter (default 200/s) does not cap the measurement.", o.workers, o.duration)
+	res.load.note("Client: a Go load loop: connect-go with the gRPC protocol over one HTTP/2 mTLS connection, %d workers calling back to back for %s; operator certificate. The hub ran with `--rate-limit 1e9` so that its per-identity limiter (default 200/s) does not cap the measurement.", o.workers, o.duration)
 	res.load.note("Baseline (\"hello-world\"): grpc-go `grpc.NewServer` with only the standard health service, the hub's certificate and the federation's mTLS server configuration (`identity.Source.ServerTLS`), in the benchmark's own process, called with the same client. GetRun reads the last measured regional run; GetRegionalPicture the standard picture after its shared figures were run once.")
 	res.mem.note("RSS is VmRSS from /proc/PID/status, taken after the measured query runs. Hub restart: SIGTERM, wait for exit, start again on the same data dir and ports, then poll ListNodes every 50 ms; the time is from starting the new hub process. Nodes reconnect with their default backoff (500 ms base, 5 s cap, full jitter); the hub's heartbeat is its default 10 s.")
 	res.query.note("All processes share the machine: with %d nodes, %d node processes, the hub and the benchmark (client, central SQLite, baseline server) run on %d cores, where a deployment gives each node its own machine; wall times include waiting for a CPU.", maxN, maxN, runtime.NumCPU())
 	res.mem.note("Preparation (certificates, synth and import of %d × %d incidents, two at a time): %s.", maxN, o.records, prepTime.Round(time.Second))
 
+	ghzTable := ""
+	if o.ghz != "" {
+		res.ghz.note("ghz %s, %d concurrent workers over one connection for %s, call data from the command line, descriptors from a protoset the benchmark writes (the baseline has no reflection); operator certificate, server name 127.0.0.1.", ghzVersion(o.ghz), o.workers, o.duration)
+		ghzTable = res.ghz.String()
+	}
 	doc := "## Federation benchmarks\n\nGenerated by `" + strings.Join(append([]string{"cd bench && go run ./fed"}, os.Args[1:]...), " ") + "`.\n\n" +
-		machineTable(loadAtStart).String() + res.query.String() + res.load.String() + res.mem.String()
+		machineTable(loadAtStart).String() + res.query.String() + res.load.String() + ghzTable + res.mem.String()
 	fmt.Println(doc)
 	if o.out != "" {
 		if err := os.WriteFile(o.out, []byte(doc), 0o644); err != nil {
@@ -350,7 +362,7 @@ func federation(ctx context.Context, o options, ps *procs, db *central,
 	if err := runPicture(ctx, cl); err != nil {
 		return err
 	}
-	if err := throughput(ctx, o, cl, pki, label, last.GetId(), res); err != nil {
+	if err := throughput(ctx, o, cl, pki, label, api, last.GetId(), res); err != nil {
 		return err
 	}
 
@@ -428,7 +440,7 @@ func runPicture(ctx context.Context, cl *clients) error {
 }
 
 // throughput measures the hub's two read calls and the hello-world baseline.
-func throughput(ctx context.Context, o options, cl *clients, pki, label, runID string, res *results) error {
+func throughput(ctx context.Context, o options, cl *clients, pki, label, api, runID string, res *results) error {
 	hello, err := startHello(pki)
 	if err != nil {
 		return err
@@ -448,6 +460,17 @@ func throughput(ctx context.Context, o options, cl *clients, pki, label, runID s
 			return err
 		}},
 	}
+	// The sizes explain the ratios: the baseline answers a few bytes.
+	pic, err := cl.reports.GetRegionalPicture(ctx, connect.NewRequest(&hubv1.GetRegionalPictureRequest{}))
+	if err != nil {
+		return fmt.Errorf("GetRegionalPicture: %w", err)
+	}
+	run, err := cl.queries.GetRun(ctx, connect.NewRequest(&hubv1.GetRunRequest{RunId: runID}))
+	if err != nil {
+		return fmt.Errorf("GetRun: %w", err)
+	}
+	res.load.note("Response sizes with %s nodes (protobuf): GetRegionalPicture %s, GetRun %s (operator view: every state's cells), health Check 2 bytes.",
+		label, kb(proto.Size(pic.Msg)), kb(proto.Size(run.Msg)))
 	var base float64
 	for i, c := range calls {
 		// One call first, so connection set-up is not measured.
@@ -469,5 +492,44 @@ func throughput(ctx context.Context, o options, cl *clients, pki, label, runID s
 			ms(pct(r.lat, 50)), ms(pct(r.lat, 99)), strconv.FormatInt(r.errs, 10), ratio, verdict)
 		logf("%s nodes: %s %.0f calls/s", label, c.name, r.perSecond())
 	}
+	if o.ghz == "" {
+		return nil
+	}
+	// The same three calls once more with ghz, the tool the issue names,
+	// as a second client whose numbers do not depend on ours.
+	protoset := filepath.Join(o.workDir, "vrs.protoset")
+	if err := writeProtoset(protoset); err != nil {
+		return err
+	}
+	ghzCalls := []ghzCall{
+		{"hello-world (grpc-go health Check)", "grpc.health.v1.Health/Check", "{}", hello.addr},
+		{"GetRegionalPicture", "vrs.hub.v1.ReportService/GetRegionalPicture", "{}", api},
+		{"GetRun", "vrs.hub.v1.QueryService/GetRun", fmt.Sprintf(`{"run_id":%q}`, runID), api},
+	}
+	base = 0
+	for i, c := range ghzCalls {
+		r, err := runGHZ(ctx, o.ghz, pki, protoset, o.workers, o.duration, c)
+		if err != nil {
+			return err
+		}
+		ratio, verdict := "1.00×", ""
+		if i == 0 {
+			base = r.RPS
+		} else {
+			ratio = fmt.Sprintf("%.2f×", r.RPS/base)
+			verdict = met(r.RPS >= targetThroughput*base)
+		}
+		res.ghz.add(label, c.name, strconv.Itoa(o.workers), fmt.Sprintf("%.0f", r.RPS),
+			ms(r.latency(50)), ms(r.latency(99)), strconv.FormatInt(r.errors(), 10), ratio, verdict)
+		logf("%s nodes: ghz %s %.0f calls/s", label, c.name, r.RPS)
+	}
 	return nil
+}
+
+// kb formats a byte count.
+func kb(n int) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%.1f KB", float64(n)/1024)
 }
