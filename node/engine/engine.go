@@ -50,15 +50,22 @@ func (d *dict) lookup(s string) (uint16, bool) {
 	return id, ok
 }
 
-// persons is a table of migrants or suspects, one packed uint32 per person
-// (see the person* constants), so a person-level scan makes one load per
-// person whatever it groups or filters by. An incident's persons are a
-// contiguous range; replaced ranges become garbage until compaction.
+// persons is a table of migrants or suspects, one column per group of
+// fields: citizenship (a countries id), attr (sex in bits 0-2, age band in
+// bits 3-5, the unaccompanied-minor flag in bit 6) and, for suspects only,
+// legal (suspect role in bits 0-2, legal status in bits 3-5; no measure of
+// migrants reads them). A scan grouped by sex reads one byte per person.
+// An incident's persons are a contiguous range; replaced ranges become
+// garbage until compaction.
 type persons struct {
-	x []uint32
+	cit       []uint16
+	attr      []uint8
+	legal     []uint8
+	keepLegal bool
 }
 
-// The fields of a packed person.
+// The fields of a packed person (see persons.packed), the form the
+// generic loops read: one value holding every field.
 const (
 	personCitShift    = 0 // 16 bits: countries dictionary id
 	personSexShift    = 16
@@ -70,22 +77,59 @@ const (
 	personSmallMask   = 1<<3 - 1
 )
 
-func (p *persons) len() int { return len(p.x) }
+// Bits of the attr and legal columns.
+const (
+	attrSexShift    = 0
+	attrAgeShift    = 3
+	attrMinorBit    = 1 << 6
+	legalRoleShift  = 0
+	legalStatShift  = 3
+	attrPackedShift = personSexShift // attr bits 0-5 are packed bits 16-21
+	legalPackedBase = personRoleShift
+)
+
+func (p *persons) len() int { return len(p.cit) }
+
+// packed returns person i with all its fields in one value, laid out by
+// the person* constants.
+func (p *persons) packed(i uint32) uint32 {
+	a := uint32(p.attr[i])
+	x := uint32(p.cit[i]) | (a&(1<<6-1))<<attrPackedShift | (a>>6)*personMinorBit
+	if p.keepLegal {
+		x |= uint32(p.legal[i]) << legalPackedBase
+	}
+	return x
+}
 
 // add appends a person whose citizenship is already interned.
 func (p *persons) add(x *recordv1.Person, countries *dict) {
 	c, _ := countries.lookup(x.GetCitizenship())
-	sex := uint32(x.GetSex())
-	if sex == 0 || sex > uint32(recordv1.Sex_SEX_UNKNOWN) {
-		sex = uint32(recordv1.Sex_SEX_UNKNOWN)
+	sex := uint8(x.GetSex())
+	if sex == 0 || sex > uint8(recordv1.Sex_SEX_UNKNOWN) {
+		sex = uint8(recordv1.Sex_SEX_UNKNOWN)
 	}
-	v := uint32(c)<<personCitShift | sex<<personSexShift | uint32(ageCode(x))<<personAgeShift |
-		uint32(enumCode(int32(x.GetRole()), int32(recordv1.SuspectRole_SUSPECT_ROLE_OTHER)))<<personRoleShift |
-		uint32(enumCode(int32(x.GetLegalStatus()), int32(recordv1.LegalStatus_LEGAL_STATUS_ACQUITTED)))<<personStatusShift
+	a := sex<<attrSexShift | ageCode(x)<<attrAgeShift
 	if x.GetUnaccompaniedMinor() {
-		v |= personMinorBit
+		a |= attrMinorBit
 	}
-	p.x = append(p.x, v)
+	p.cit = push(p.cit, c)
+	p.attr = push(p.attr, a)
+	if p.keepLegal {
+		p.legal = push(p.legal, enumCode(int32(x.GetRole()), int32(recordv1.SuspectRole_SUSPECT_ROLE_OTHER))<<legalRoleShift|
+			enumCode(int32(x.GetLegalStatus()), int32(recordv1.LegalStatus_LEGAL_STATUS_ACQUITTED))<<legalStatShift)
+	}
+}
+
+// appendRange appends persons [start, start+n) of src and returns where
+// they start in p.
+func (p *persons) appendRange(src *persons, start, n uint32) uint32 {
+	at := uint32(p.len())
+	p.cit = append(p.cit, src.cit[start:start+n]...)
+	p.attr = append(p.attr, src.attr[start:start+n]...)
+	if p.keepLegal {
+		p.legal = append(p.legal, src.legal[start:start+n]...)
+	}
+	return at
 }
 
 func ageCode(x *recordv1.Person) uint8 {
@@ -123,17 +167,20 @@ type Engine struct {
 	free []uint32
 
 	// Incident columns, one entry per row.
-	alive   []bool
-	day     []int32 // days since 1970-01-01
-	month   []int32 // year*12 + month-1
-	mode    []uint8
-	loc     []uint8
-	sub     []uint16
-	origin  []uint16
-	dest    []uint16
-	deaths  []int32
-	missing []int32
-	injured []int32
+	alive  []bool
+	day    []int32 // days since 1970-01-01
+	month  []int32 // year*12 + month-1
+	mode   []uint8
+	loc    []uint8
+	sub    []uint16
+	origin []uint16
+	dest   []uint16
+	// Harm counts, one byte each; a row with a count above harmBig holds
+	// harmBig in all three and its counts in bigHarm.
+	deaths  []uint8
+	missing []uint8
+	injured []uint8
+	bigHarm map[uint32][3]int32
 	feeAmt  []float64 // per person
 	feeCur  []uint16  // currencies id, 0 none
 	fraud   []uint8   // bit k: a document with FraudType k (0: not recorded)
@@ -150,10 +197,16 @@ type Engine struct {
 	susStart, susN []uint32
 	mig, sus       persons
 	personsDead    int
-	// byMonth holds, per detection month (year*12 + month-1), a bitmap of
-	// the live rows detected in it, so a query over a period visits only
-	// that period's rows instead of testing every row's date.
-	byMonth map[int32][]uint64
+	// byMonth lists, per detection month (year*12 + month-1), the live
+	// rows detected in it, in no particular order, so a query over a
+	// period visits only that period's rows instead of testing every
+	// row's date. A list and monthPos cost 8 bytes per row; a bitmap per
+	// month would cost months/8 bytes per row (15 bytes for ten years).
+	byMonth  map[int32][]uint32
+	monthPos []uint32 // row → its index in its month's list
+	// sums holds, per detection month, counts by the code of each
+	// single-valued dimension (summary.go).
+	sums map[int32]*monthSums
 
 	countries, subdivisions, iccs, currencies *dict
 
@@ -173,7 +226,10 @@ func New() *Engine {
 		subdivisions:  newDict(),
 		iccs:          newDict(),
 		currencies:    newDict(),
-		byMonth:       map[int32][]uint64{},
+		byMonth:       map[int32][]uint32{},
+		bigHarm:       map[uint32][3]int32{},
+		sums:          map[int32]*monthSums{},
+		sus:           persons{keepLegal: true},
 		minMonth:      math.MaxInt32,
 		maxMonth:      math.MinInt32,
 		compactFloor:  1 << 14,
@@ -232,6 +288,8 @@ func (e *Engine) remove(ref string) {
 		return
 	}
 	delete(e.rows, ref)
+	delete(e.bigHarm, r)
+	e.summarise(r, -1)
 	e.alive[r] = false
 	e.markMonth(e.month[r], r, false)
 	e.poolDead += int(e.transitN[r]) + int(e.iccsN[r])
@@ -321,9 +379,7 @@ func (e *Engine) upsert(inc *recordv1.Incident) error {
 	e.sub[r] = sub
 	e.origin[r] = origin
 	e.dest[r] = dest
-	e.deaths[r] = max(inc.GetHarm().GetDeaths(), 0)
-	e.missing[r] = max(inc.GetHarm().GetMissing(), 0)
-	e.injured[r] = max(inc.GetHarm().GetInjured(), 0)
+	e.setHarm(r, max(inc.GetHarm().GetDeaths(), 0), max(inc.GetHarm().GetMissing(), 0), max(inc.GetHarm().GetInjured(), 0))
 	e.feeAmt[r] = 0
 	if a := inc.GetFee().GetAmountPerPerson(); a > 0 && !math.IsInf(a, 0) && !math.IsNaN(a) {
 		e.feeAmt[r] = a
@@ -332,9 +388,9 @@ func (e *Engine) upsert(inc *recordv1.Incident) error {
 	e.fraud[r] = fraud
 	e.methods[r] = methods
 	e.transitOff[r], e.transitN[r] = uint32(len(e.pool)), uint8(len(transit))
-	e.pool = append(e.pool, transit...)
+	e.pool = push(e.pool, transit...)
 	e.iccsOff[r], e.iccsN[r] = uint32(len(e.pool)), uint8(len(codes))
-	e.pool = append(e.pool, codes...)
+	e.pool = push(e.pool, codes...)
 
 	e.migStart[r] = uint32(e.mig.len())
 	for _, p := range inc.GetMigrants() {
@@ -346,25 +402,52 @@ func (e *Engine) upsert(inc *recordv1.Incident) error {
 		e.sus.add(p, e.countries)
 	}
 	e.susN[r] = uint32(e.sus.len()) - e.susStart[r]
+	e.summarise(r, 1)
 	e.maybeCompact()
 	return nil
 }
 
-// markMonth sets or clears row r in month m's bitmap.
-func (e *Engine) markMonth(m int32, r uint32, on bool) {
-	b := e.byMonth[m]
-	w := int(r >> 6)
-	if !on {
-		if w < len(b) {
-			b[w] &^= 1 << (r & 63)
-		}
+// harmBig marks a harm column byte whose counts are in bigHarm: almost
+// every incident has a few deaths, missing or injured at most.
+const harmBig = math.MaxUint8
+
+// setHarm stores row r's harm counts (non-negative).
+func (e *Engine) setHarm(r uint32, deaths, missing, injured int32) {
+	delete(e.bigHarm, r)
+	if deaths >= harmBig || missing >= harmBig || injured >= harmBig {
+		e.bigHarm[r] = [3]int32{deaths, missing, injured}
+		e.deaths[r], e.missing[r], e.injured[r] = harmBig, harmBig, harmBig
 		return
 	}
-	if w >= len(b) {
-		b = append(b, make([]uint64, w+1-len(b))...)
-		e.byMonth[m] = b
+	e.deaths[r], e.missing[r], e.injured[r] = uint8(deaths), uint8(missing), uint8(injured)
+}
+
+// harm returns row r's deaths, missing and injured.
+func (e *Engine) harm(r int) (deaths, missing, injured int64) {
+	if e.deaths[r] == harmBig {
+		h := e.bigHarm[uint32(r)]
+		return int64(h[0]), int64(h[1]), int64(h[2])
 	}
-	b[w] |= 1 << (r & 63)
+	return int64(e.deaths[r]), int64(e.missing[r]), int64(e.injured[r])
+}
+
+// markMonth adds row r to month m's list or takes it out, moving the
+// list's last row into the gap (monthPos says where each row is).
+func (e *Engine) markMonth(m int32, r uint32, on bool) {
+	rows := e.byMonth[m]
+	if on {
+		e.monthPos[r] = uint32(len(rows))
+		e.byMonth[m] = append(rows, r)
+		return
+	}
+	i := e.monthPos[r]
+	if int(i) >= len(rows) || rows[i] != r {
+		return
+	}
+	last := rows[len(rows)-1]
+	rows[i] = last
+	e.monthPos[last] = i
+	e.byMonth[m] = rows[:len(rows)-1]
 }
 
 // distinct interns the non-empty values, without repeats, at most 255.
@@ -393,29 +476,47 @@ next:
 }
 
 func (e *Engine) grow() {
-	e.alive = append(e.alive, false)
-	e.day = append(e.day, 0)
-	e.month = append(e.month, 0)
-	e.mode = append(e.mode, 0)
-	e.loc = append(e.loc, 0)
-	e.sub = append(e.sub, 0)
-	e.origin = append(e.origin, 0)
-	e.dest = append(e.dest, 0)
-	e.deaths = append(e.deaths, 0)
-	e.missing = append(e.missing, 0)
-	e.injured = append(e.injured, 0)
-	e.feeAmt = append(e.feeAmt, 0)
-	e.feeCur = append(e.feeCur, 0)
-	e.fraud = append(e.fraud, 0)
-	e.methods = append(e.methods, 0)
-	e.transitOff = append(e.transitOff, 0)
-	e.transitN = append(e.transitN, 0)
-	e.iccsOff = append(e.iccsOff, 0)
-	e.iccsN = append(e.iccsN, 0)
-	e.migStart = append(e.migStart, 0)
-	e.migN = append(e.migN, 0)
-	e.susStart = append(e.susStart, 0)
-	e.susN = append(e.susN, 0)
+	e.alive = push(e.alive, false)
+	e.day = push(e.day, 0)
+	e.month = push(e.month, 0)
+	e.monthPos = push(e.monthPos, 0)
+	e.mode = push(e.mode, 0)
+	e.loc = push(e.loc, 0)
+	e.sub = push(e.sub, 0)
+	e.origin = push(e.origin, 0)
+	e.dest = push(e.dest, 0)
+	e.deaths = push(e.deaths, 0)
+	e.missing = push(e.missing, 0)
+	e.injured = push(e.injured, 0)
+	e.feeAmt = push(e.feeAmt, 0)
+	e.feeCur = push(e.feeCur, 0)
+	e.fraud = push(e.fraud, 0)
+	e.methods = push(e.methods, 0)
+	e.transitOff = push(e.transitOff, 0)
+	e.transitN = push(e.transitN, 0)
+	e.iccsOff = push(e.iccsOff, 0)
+	e.iccsN = push(e.iccsN, 0)
+	e.migStart = push(e.migStart, 0)
+	e.migN = push(e.migN, 0)
+	e.susStart = push(e.susStart, 0)
+	e.susN = push(e.susN, 0)
+}
+
+// bigSlice is the length from which push grows a column by a sixteenth
+// instead of append's quarter or more.
+const bigSlice = 1 << 16
+
+// push appends vs to s. A large column grows by a sixteenth of its length
+// at a time, so its unused capacity (which the process holds like the
+// rest) stays near 3% on average instead of about 12% with append; the
+// extra copying is a fraction of a second over a million-incident build.
+func push[T any](s []T, vs ...T) []T {
+	if len(s)+len(vs) > cap(s) && len(s) >= bigSlice {
+		grown := make([]T, len(s), len(s)+max(len(s)/16, len(vs)))
+		copy(grown, s)
+		s = grown
+	}
+	return append(s, vs...)
 }
 
 // maybeCompact rewrites the pool and the person tables once more than half
@@ -439,20 +540,14 @@ func (e *Engine) maybeCompact() {
 		e.pool, e.poolDead = pool, 0
 	}
 	if e.personsDead > floor && e.personsDead*2 > e.mig.len()+e.sus.len() {
-		var mig, sus persons
+		mig, sus := persons{}, persons{keepLegal: true}
 		for r, ok := range e.alive {
 			if !ok {
 				continue
 			}
-			e.migStart[r] = copyPersons(&mig, &e.mig, e.migStart[r], e.migN[r])
-			e.susStart[r] = copyPersons(&sus, &e.sus, e.susStart[r], e.susN[r])
+			e.migStart[r] = mig.appendRange(&e.mig, e.migStart[r], e.migN[r])
+			e.susStart[r] = sus.appendRange(&e.sus, e.susStart[r], e.susN[r])
 		}
 		e.mig, e.sus, e.personsDead = mig, sus, 0
 	}
-}
-
-func copyPersons(dst, src *persons, start, n uint32) uint32 {
-	at := uint32(dst.len())
-	dst.x = append(dst.x, src.x[start:start+n]...)
-	return at
 }

@@ -33,8 +33,8 @@ func (e *Engine) periodRows(c *compiled) []uint64 {
 	}
 	sel := make([]uint64, (len(e.alive)+63)/64)
 	for _, m := range months {
-		for w, x := range e.byMonth[m] {
-			sel[w] |= x
+		for _, r := range e.byMonth[m] {
+			sel[r>>6] |= 1 << (r & 63)
 		}
 	}
 	return sel
@@ -104,6 +104,7 @@ func (e *Engine) fastScanRange(c *compiled, lo, hi int, sel []uint64, a *accumul
 		idims  []groupDim
 		npd    int // person dimensions grouped
 		pbits  int
+		pdim   dim // the person dimension, when npd is 1
 	)
 	personal := c.kind == mPersons
 	if c.measure.Persons == registry.PersonsSuspects {
@@ -127,6 +128,7 @@ func (e *Engine) fastScanRange(c *compiled, lo, hi int, sel []uint64, a *accumul
 		lk.shift[npd], lk.mask[npd], lk.off[npd] = f.shift, m, uint(pbits)
 		npd++
 		pbits += g.shift
+		pdim = g.d
 	}
 	// With a map accumulator, persons are first counted per incident in
 	// a small table indexed by their packed person codes alone.
@@ -176,15 +178,19 @@ func (e *Engine) fastScanRange(c *compiled, lo, hi int, sel []uint64, a *accumul
 					a.add(ks[i], n, 0, n)
 				}
 			}
+		case a.dense && npd == 1 && pdim == dCit:
+			countCitizenships(a.v, p.cit, rows, ks, starts, counts, pk.off[0])
 		case a.dense && npd == 1:
-			v := a.v
-			s, m, o := pk.shift[0], pk.mask[0], pk.off[0]
-			for i, r := range rows {
-				k := ks[i]
-				for _, x := range p.x[starts[r] : starts[r]+counts[r]] {
-					v[k|uint64(x>>s&m)<<o]++
-				}
+			col, s := p.attr, uint(attrSexShift)
+			switch pdim {
+			case dAge:
+				s = attrAgeShift
+			case dRole:
+				col, s = p.legal, legalRoleShift
+			case dStatus:
+				col, s = p.legal, legalStatShift
 			}
+			countSmall(a.v, col, s, uint8(pk.mask[0]), pk.off[0], rows, ks, starts, counts)
 		case a.dense:
 			// personKey.of by hand: too big for the compiler to inline.
 			v := a.v
@@ -193,15 +199,16 @@ func (e *Engine) fastScanRange(c *compiled, lo, hi int, sel []uint64, a *accumul
 			o0, o1, o2, o3, o4 := pk.off[0], pk.off[1], pk.off[2], pk.off[3], pk.off[4]
 			for i, r := range rows {
 				k := ks[i]
-				for _, x := range p.x[starts[r] : starts[r]+counts[r]] {
+				for j := starts[r]; j < starts[r]+counts[r]; j++ {
+					x := p.packed(j)
 					v[k|uint64(x>>s0&m0)<<o0|uint64(x>>s1&m1)<<o1|uint64(x>>s2&m2)<<o2|
 						uint64(x>>s3&m3)<<o3|uint64(x>>s4&m4)<<o4]++
 				}
 			}
 		case local != nil:
 			for i, r := range rows {
-				for _, x := range p.x[starts[r] : starts[r]+counts[r]] {
-					li := lk.of(x)
+				for j := starts[r]; j < starts[r]+counts[r]; j++ {
+					li := lk.of(p.packed(j))
 					if local[li] == 0 {
 						touched = append(touched, uint32(li))
 					}
@@ -217,9 +224,67 @@ func (e *Engine) fastScanRange(c *compiled, lo, hi int, sel []uint64, a *accumul
 		default:
 			for i, r := range rows {
 				k := ks[i]
-				for _, x := range p.x[starts[r] : starts[r]+counts[r]] {
-					a.count(k | pk.of(x))
+				for j := starts[r]; j < starts[r]+counts[r]; j++ {
+					a.count(k | pk.of(p.packed(j)))
 				}
+			}
+		}
+	}
+}
+
+// countCitizenships counts the persons of rows by citizenship into dense
+// array v, at key ks[i] with the citizenship at bit off. Persons of one
+// incident often share a citizenship, so a run of equal codes is added
+// at once: one memory update instead of a chain of dependent increments
+// of the same counter.
+func countCitizenships(v []int64, cit []uint16, rows []int32, ks []uint64, starts, counts []uint32, off uint) {
+	for i, r := range rows {
+		k := ks[i]
+		people := cit[starts[r] : starts[r]+counts[r]]
+		for j := 0; j < len(people); {
+			c, n := people[j], 1
+			for j++; j < len(people) && people[j] == c; j++ {
+				n++
+			}
+			v[k|uint64(c)<<off] += int64(n)
+		}
+	}
+}
+
+// countSmall counts the persons of rows by a field of at most 8 codes
+// (mask ≤ 7) found at bit shift of column col. An incident's persons are
+// first counted in registers, one byte-wide counter per code packed in a
+// uint64 (flushed every 255 persons so no counter overflows; a table
+// turns a column byte into the increment), then added to dense array v
+// once per code present: no chain of dependent increments of the same
+// counter in memory.
+func countSmall(v []int64, col []uint8, shift uint, mask uint8, off uint, rows []int32, ks []uint64, starts, counts []uint32) {
+	var inc [256]uint64
+	for b := range inc {
+		inc[b] = 1 << (uint8(b) >> shift & mask * 8)
+	}
+	for i, r := range rows {
+		k := ks[i]
+		people := col[starts[r] : starts[r]+counts[r]]
+		for len(people) > 0 {
+			batch := people[:min(len(people), 255)]
+			people = people[len(batch):]
+			var h0, h1 uint64
+			j := 0
+			for ; j+1 < len(batch); j += 2 {
+				h0 += inc[batch[j]]
+				h1 += inc[batch[j+1]]
+			}
+			if j < len(batch) {
+				h0 += inc[batch[j]]
+			}
+			// Both halves hold at most 255 persons together, so no lane
+			// carries into the next.
+			h := h0 + h1
+			for h != 0 {
+				b := uint(bits.TrailingZeros64(h)) / 8
+				v[k|uint64(b)<<off] += int64(h >> (b * 8) & 0xff)
+				h &^= 0xff << (b * 8)
 			}
 		}
 	}

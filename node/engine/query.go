@@ -410,7 +410,7 @@ func (e *Engine) AggregateStats(q *queryv1.AggregateQuery, opts ...Option) ([]Ra
 	c.denseBits = e.denseLimit()
 	a := newAccumulator(c.totalBits, c.denseBits, c.countOnly())
 	var st Stats
-	if e.live > 0 {
+	if e.live > 0 && !e.fromSummary(c, a) {
 		e.scan(c, a, &st)
 	}
 	return e.cells(c, a), st, nil

@@ -77,6 +77,7 @@ func (e *Engine) Records(from, to string) (iter.Seq[Record], error) {
 			if d := e.day[r]; d < dayFrom || d > dayTo {
 				continue
 			}
+			deaths, missing, injured := e.harm(r)
 			ok := yield(Record{
 				Ref:           ref,
 				Month:         int(e.month[r]),
@@ -91,9 +92,9 @@ func (e *Engine) Records(from, to string) (iter.Seq[Record], error) {
 				DocumentFraud: names(dFraud, r),
 				Migrants:      int64(e.migN[r]),
 				Suspects:      int64(e.susN[r]),
-				Deaths:        int64(e.deaths[r]),
-				Missing:       int64(e.missing[r]),
-				Injured:       int64(e.injured[r]),
+				Deaths:        deaths,
+				Missing:       missing,
+				Injured:       injured,
 			})
 			if !ok {
 				return

@@ -1,6 +1,8 @@
 package engine
 
 import (
+	"cmp"
+	"maps"
 	"math"
 	"math/bits"
 	"runtime"
@@ -399,11 +401,11 @@ rows:
 			var f float64
 			switch c.kind {
 			case mDeaths:
-				v = int64(e.deaths[r])
+				v, _, _ = e.harm(r)
 			case mMissing:
-				v = int64(e.missing[r])
+				_, v, _ = e.harm(r)
 			case mInjured:
-				v = int64(e.injured[r])
+				_, _, v = e.harm(r)
 			case mFees:
 				if e.feeCur[r] == 0 {
 					continue
@@ -423,11 +425,12 @@ rows:
 			}
 			continue
 		}
-		people := p.x[starts[r] : starts[r]+counts[r]]
+		first, end := starts[r], starts[r]+counts[r]
 		if len(pdims) == 0 {
 			var cnt int64
 		counted:
-			for _, x := range people {
+			for i := first; i < end; i++ {
+				x := p.packed(i)
 				if !personCounts(c.kind, x) {
 					continue
 				}
@@ -446,7 +449,8 @@ rows:
 			continue
 		}
 	persons:
-		for _, x := range people {
+		for i := first; i < end; i++ {
+			x := p.packed(i)
 			if !personCounts(c.kind, x) {
 				continue
 			}
@@ -470,20 +474,64 @@ rows:
 	}
 }
 
-// cells turns the accumulator into named cells in key order.
+// cells turns the accumulator into named cells in key order. Each code is
+// named once per query, and cells are sorted by an integer built from
+// each code's rank among the names of its dimension: the same order as
+// comparing the keys' strings, without comparing strings per cell pair.
 func (e *Engine) cells(c *compiled, a *accumulator) []RawCell {
-	var out []RawCell
-	emit := func(k uint64, v int64, f float64, u int64) {
+	type ranked struct {
+		rank uint64
+		cell RawCell
+	}
+	names := make([]map[uint32]string, len(c.group))
+	for gi := range names {
+		names[gi] = map[uint32]string{}
+	}
+	var out []ranked
+	a.each(func(k uint64, v int64, f float64, u int64) {
 		key := make([]string, len(c.group))
 		for gi, g := range c.group {
-			key[gi] = e.name(g.d, uint32(k>>g.off&(1<<g.shift-1)))
+			code := uint32(k >> g.off & (1<<g.shift - 1))
+			n, ok := names[gi][code]
+			if !ok {
+				n = e.name(g.d, code)
+				names[gi][code] = n
+			}
+			key[gi] = n
 		}
 		if c.measure.Sum {
 			v = int64(math.Round(f))
 		}
-		out = append(out, RawCell{Key: key, Value: v, Units: u})
+		out = append(out, ranked{rank: k, cell: RawCell{Key: key, Value: v, Units: u}})
+	})
+	// Replace each code by its rank; codes with the same name share one.
+	ranks := make([]map[uint32]uint64, len(c.group))
+	for gi := range c.group {
+		codes := slices.Collect(maps.Keys(names[gi]))
+		slices.SortFunc(codes, func(x, y uint32) int { return strings.Compare(names[gi][x], names[gi][y]) })
+		ranks[gi] = make(map[uint32]uint64, len(codes))
+		var r uint64
+		for i, code := range codes {
+			if i > 0 && names[gi][code] != names[gi][codes[i-1]] {
+				r++
+			}
+			ranks[gi][code] = r
+		}
 	}
-	a.each(emit)
-	slices.SortFunc(out, func(x, y RawCell) int { return slices.CompareFunc(x.Key, y.Key, strings.Compare) })
-	return out
+	for i := range out {
+		k, rank := out[i].rank, uint64(0)
+		for gi, g := range c.group {
+			rank |= ranks[gi][uint32(k>>g.off&(1<<g.shift-1))] << g.off
+		}
+		out[i].rank = rank
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	slices.SortFunc(out, func(x, y ranked) int { return cmp.Compare(x.rank, y.rank) })
+	cells := make([]RawCell, len(out))
+	for i, r := range out {
+		cells[i] = r.cell
+	}
+	return cells
 }
