@@ -26,24 +26,6 @@ type revision struct {
 	createdAt *timestamppb.Timestamp
 }
 
-// encodeIncident is the canonical encoding of an incident.
-func encodeIncident(inc *recordv1.Incident) ([]byte, error) {
-	return marshalOpts.Marshal(inc)
-}
-
-// encodeStored builds the stored value from an incident's canonical
-// encoding; it equals the deterministic encoding of the StoredIncident.
-func encodeStored(incBytes []byte, version int64, createdAt, updatedAt *timestamppb.Timestamp) ([]byte, error) {
-	tail, err := marshalOpts.Marshal(&nodev1.StoredIncident{Version: version, CreatedAt: createdAt, UpdatedAt: updatedAt})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]byte, 0, len(incBytes)+len(tail)+8)
-	out = protowire.AppendTag(out, 1, protowire.BytesType)
-	out = protowire.AppendBytes(out, incBytes)
-	return append(out, tail...), nil
-}
-
 var errCorrupt = errors.New("corrupt stored incident")
 
 // splitStored returns a stored value's incident bytes (aliasing v) and its
@@ -109,26 +91,46 @@ type write struct {
 
 // plan decides what writing inc over prev (when exists) does, and encodes
 // the new stored value.
+//
+// The stored value is marshalled in one go and the incident bytes are
+// compared inside it: marshalling the incident alone and then copying it
+// behind a tag would cost a second buffer and copy per incident, which a
+// bulk load of large incidents notices.
 func plan(inc *recordv1.Incident, prev []byte, exists bool, now *timestamppb.Timestamp) (write, error) {
-	incBytes, err := encodeIncident(inc)
-	if err != nil {
-		return write{}, fmt.Errorf("encode incident: %w", err)
-	}
 	if !exists {
-		enc, err := encodeStored(incBytes, 1, now, now)
+		enc, err := marshalStored(inc, 1, now, now)
 		return write{action: actCreate, encoded: enc}, err
 	}
 	oldBytes, rev, err := splitStored(prev)
 	if err != nil {
 		return write{}, err
 	}
-	if bytes.Equal(oldBytes, incBytes) {
+	enc, err := marshalStored(inc, rev.version+1, rev.createdAt, now)
+	if err != nil {
+		return write{}, err
+	}
+	newBytes, _, err := splitStored(enc)
+	if err != nil {
+		return write{}, err
+	}
+	if bytes.Equal(oldBytes, newBytes) {
 		return write{action: actUnchanged}, nil
 	}
 	old, err := decodeIncident(oldBytes)
 	if err != nil {
 		return write{}, err
 	}
-	enc, err := encodeStored(incBytes, rev.version+1, rev.createdAt, now)
-	return write{action: actUpdate, old: old, encoded: enc}, err
+	return write{action: actUpdate, old: old, encoded: enc}, nil
+}
+
+// marshalStored is the deterministic encoding of the StoredIncident. Field 1
+// comes first, so the value is the incident's own deterministic encoding
+// behind a tag and a length, then the bookkeeping: byte for byte what
+// earlier versions wrote (TestMarshalStoredSplits).
+func marshalStored(inc *recordv1.Incident, version int64, createdAt, updatedAt *timestamppb.Timestamp) ([]byte, error) {
+	enc, err := marshalOpts.Marshal(&nodev1.StoredIncident{Incident: inc, Version: version, CreatedAt: createdAt, UpdatedAt: updatedAt})
+	if err != nil {
+		return nil, fmt.Errorf("encode incident: %w", err)
+	}
+	return enc, nil
 }

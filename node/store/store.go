@@ -555,6 +555,12 @@ func OpenDataDir(dataDir string, log hclog.Logger) (*kv.DB, error) {
 // OpenDataDirBulk is OpenDataDir for the offline importer: commits are not
 // synced one by one (kv.Options.UnsyncedWrites); BulkLoad syncs at the
 // points its undo log needs, and Upsert and Delete sync before returning.
+//
+// Its memtables stay the node's size, though larger ones would make an
+// import cheaper: after a crash, Badger replays a memtable's log into a
+// memtable of the size the opener asks for, and aborts the process when
+// it does not fit, so a node started after an import with larger memtables
+// was cut off could not open its store.
 func OpenDataDirBulk(dataDir string, log hclog.Logger) (*kv.DB, error) {
 	return openDataDir(kv.Options{Dir: DBDir(dataDir), Logger: log, UnsyncedWrites: true})
 }
