@@ -87,10 +87,13 @@ func New(cfg Config) (h *Hub, err error) {
 		cfg.RateLimit = identity.RateLimit{PerSecond: 200, Burst: 400}
 	}
 	log := cfg.Log
-	h = &Hub{cfg: cfg, log: log}
+	// The deferred close must see the hub even when a failing step has
+	// already set the result to nil.
+	hb := &Hub{cfg: cfg, log: log}
+	h = hb
 	defer func() {
 		if err != nil {
-			h.close()
+			hb.close()
 		}
 	}()
 

@@ -89,10 +89,13 @@ func New(ctx context.Context, cfg Config) (n *Node, err error) {
 		cfg.RateLimit = identity.RateLimit{PerSecond: 100, Burst: 200}
 	}
 	log := cfg.Log
-	n = &Node{cfg: cfg, log: log}
+	// The deferred close must see the node even when a failing step has
+	// already set the result to nil.
+	nd := &Node{cfg: cfg, log: log}
+	n = nd
 	defer func() {
 		if err != nil {
-			n.close()
+			nd.close()
 		}
 	}()
 
