@@ -462,6 +462,10 @@ func TestRelLoad(t *testing.T) {
 		{Measure: "migrants", GroupBy: []string{"citizenship"}, PeriodFrom: "2025-01-01", PeriodTo: "2025-12-31"},
 		{Measure: "incidents", PeriodFrom: "2025-03-01", PeriodTo: "2025-03-31"},
 	}
+	// Every run is submitted at once and queues behind the others, so its
+	// deadline grows with the load: 20 ms a task on top of the usual wait
+	// (90,000 tasks at full width: 45 minutes).
+	deadline := max(relWait(), time.Duration(nodes*workers*perWorker)*20*time.Millisecond)
 	start := time.Now()
 	var (
 		mu   sync.Mutex
@@ -472,7 +476,7 @@ func TestRelLoad(t *testing.T) {
 	for w := range workers {
 		wg.Go(func() {
 			for i := range perWorker {
-				id, err := c.trySubmit(ctx, queries[(w+i)%len(queries)], relWait())
+				id, err := c.trySubmit(ctx, queries[(w+i)%len(queries)], deadline)
 				mu.Lock()
 				if err != nil {
 					errs = append(errs, err)
@@ -493,6 +497,21 @@ func TestRelLoad(t *testing.T) {
 	}
 	if len(ids) != workers*perWorker {
 		t.Fatalf("%d runs submitted, want %d", len(ids), workers*perWorker)
+	}
+	// The last runs may complete near the deadline; wait for them here so
+	// that waitComplete below (bounded by relWait) finds them settled.
+	allBy := start.Add(deadline + time.Minute)
+	for _, id := range ids {
+		for {
+			r, err := c.run(ctx, id)
+			if err == nil && r.GetState() == hubv1.RunState_RUN_STATE_COMPLETE {
+				break
+			}
+			if time.Now().After(allBy) {
+				t.Fatalf("run %s not complete %s after its deadline: %v %v", id, time.Minute, r.GetState(), err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
 	}
 	for _, id := range ids {
 		relCheckSettled(t, c.waitComplete(ctx, id), want)
@@ -537,7 +556,7 @@ func TestRelLoad(t *testing.T) {
 		hc.CloseIdleConnections()
 	}
 	const slack = 5
-	deadline := time.Now().Add(20 * time.Second)
+	leakBy := time.Now().Add(20 * time.Second)
 	for {
 		runtime.GC()
 		n := runtime.NumGoroutine()
@@ -545,7 +564,7 @@ func TestRelLoad(t *testing.T) {
 			t.Logf("shut down in %s: %d goroutines, %d before start", time.Since(stop).Round(time.Millisecond), n, baseline)
 			break
 		}
-		if time.Now().After(deadline) {
+		if time.Now().After(leakBy) {
 			buf := make([]byte, 1<<20)
 			buf = buf[:runtime.Stack(buf, true)]
 			t.Fatalf("goroutine leak: %d goroutines after shutdown, %d before start\n%s", n, baseline, relStacks(string(buf)))
