@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -50,15 +51,26 @@ func questions(year int) []question {
 	}
 }
 
-// peers holds the engine and SQLite loaded with the same incidents.
+// peers holds the engine and SQLite loaded with the same incidents, and
+// DuckDB too when the binary is built with -tags duckdb (duck is nil
+// otherwise).
 type peers struct {
 	eng         *engine.Engine
 	sql         *sqliteDB
+	duck        *duckDB
 	engineBuild time.Duration
 	sqliteBuild time.Duration
+	duckLoad    duckdbLoad
 }
 
-func (p *peers) Close() error { return p.sql.Close() }
+// duckdbLoad is how DuckDB took the data in, for the table's notes.
+type duckdbLoad struct {
+	version                      string
+	build                        time.Duration
+	threads, incidents, migrants int
+}
+
+func (p *peers) Close() error { return errors.Join(p.sql.Close(), p.duck.Close()) }
 
 // loadPeers feeds every chunk of incidents to the engine and to SQLite,
 // timing each side's build separately.
@@ -68,9 +80,13 @@ func loadPeers(ctx context.Context, sqliteDir string, feed func(func([]*recordv1
 		return nil, err
 	}
 	p := &peers{eng: engine.New(), sql: s}
+	if p.duck, err = openDuckDB(ctx); err != nil {
+		_ = s.Close()
+		return nil, err
+	}
 	l, err := s.begin(ctx)
 	if err != nil {
-		_ = s.Close()
+		_ = p.Close()
 		return nil, err
 	}
 	err = feed(func(incs []*recordv1.Incident) error {
@@ -88,19 +104,36 @@ func loadPeers(ctx context.Context, sqliteDir string, feed func(func([]*recordv1
 			}
 		}
 		p.sqliteBuild += time.Since(start)
+		if p.duck != nil {
+			start = time.Now()
+			for _, inc := range incs {
+				if err := p.duck.add(inc); err != nil {
+					return err
+				}
+			}
+			p.duckLoad.build += time.Since(start)
+		}
 		return nil
 	})
 	if err != nil {
 		_ = l.tx.Rollback()
-		_ = s.Close()
+		_ = p.Close()
 		return nil, err
 	}
 	start := time.Now()
 	if err := l.commit(s); err != nil {
-		_ = s.Close()
+		_ = p.Close()
 		return nil, err
 	}
 	p.sqliteBuild += time.Since(start)
+	if p.duck != nil {
+		start = time.Now()
+		if err := p.duck.finish(ctx); err != nil {
+			_ = p.Close()
+			return nil, err
+		}
+		p.duckLoad = p.duck.loaded(p.duckLoad.build + time.Since(start))
+	}
 	return p, nil
 }
 
@@ -205,6 +238,7 @@ type aggResult struct {
 	agree      agreement
 	eng, sql   runs
 	sqlitePlan string
+	duck       runs // empty without -tags duckdb
 }
 
 // runQuestions verifies and then times every question on both peers.
@@ -233,6 +267,21 @@ func runQuestions(p *peers, qs []question, reps int) ([]aggResult, error) {
 		}
 		if r.sql, err = repeat(reps, func() error { _, err := p.sql.query(q.sql, q.args...); return err }); err != nil {
 			return nil, err
+		}
+		if p.duck != nil {
+			// DuckDB runs the same SQL on the same tables; it too must
+			// agree cell by cell before it is timed.
+			dc, err := p.duck.query(q.sql, q.args...)
+			if err != nil {
+				return nil, err
+			}
+			if err := duckdbAgrees(q.name, ec, dc); err != nil {
+				return nil, fmt.Errorf("engine and DuckDB disagree: %w", err)
+			}
+			fmt.Printf("  %s: engine and DuckDB agree on all %d cells\n", q.name, len(dc))
+			if r.duck, err = repeat(reps, func() error { _, err := p.duck.query(q.sql, q.args...); return err }); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, r)
 	}

@@ -219,6 +219,7 @@ func run(args []string) error {
 // buildTimes are how long each side took to take the data in.
 type buildTimes struct {
 	engine, sqlite time.Duration
+	duck           duckdbLoad
 	incidents      int
 	migrants       int
 }
@@ -238,7 +239,7 @@ func aggregateAt(ctx context.Context, c config, d dataset, n int, data *corpus, 
 		return nil, buildTimes{}, err
 	}
 	defer p.Close()
-	bt := buildTimes{engine: p.engineBuild, sqlite: p.sqliteBuild, incidents: p.sql.rows.incidents, migrants: p.sql.rows.migrants}
+	bt := buildTimes{engine: p.engineBuild, sqlite: p.sqliteBuild, duck: p.duckLoad, incidents: p.sql.rows.incidents, migrants: p.sql.rows.migrants}
 	fmt.Printf("engine built in %s, SQLite loaded and indexed in %s\n", secs(bt.engine), secs(bt.sqlite))
 	res, err := runQuestions(p, questions(d.to.Year()), c.reps)
 	if err != nil {
@@ -314,12 +315,13 @@ func aggregateTable(n int, res []aggResult, bt buildTimes, c config, sqliteFile 
 		t.note("SQLite plan %s: %s", r.q.name[:3], r.sqlitePlan)
 	}
 	t.note("Taking the data in (not a target): engine %s; SQLite load in one transaction plus index build %s.", secs(bt.engine), secs(bt.sqlite))
+	duckdbColumns(t, res, bt.duck)
 	return t
 }
 
 func importTable(r importResult) *table {
 	t := &table{
-		title:  fmt.Sprintf("2. Import of %s incidents (Badger on disk, synced writes)", thousands(int64(r.n))),
+		title:  fmt.Sprintf("2. Import of %s incidents (Badger on disk, opened as vrs-node import opens it, timed until Close)", thousands(int64(r.n))),
 		header: []string{"path", "wall time", "incidents/s", "CPU time", "on disk", "vs raw", "target"},
 	}
 	sr, rr := rate(r.n, r.store), rate(r.n, r.raw)
