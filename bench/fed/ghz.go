@@ -72,7 +72,7 @@ func runGHZ(ctx context.Context, bin, pki, protoset string, workers int, d time.
 		"--cert", filepath.Join(pki, "operator-bench.pem"), "--key", filepath.Join(pki, "operator-bench-key.pem"),
 		"--cname", "127.0.0.1",
 		"--concurrency", strconv.Itoa(workers), "--connections", "1",
-		"--duration", d.String(), "--format", "json", c.addr,
+		"--duration", d.String(), "--duration-stop", "ignore", "--format", "json", c.addr,
 	}
 	out, err := exec.CommandContext(ctx, bin, args...).Output()
 	if err != nil {

@@ -219,7 +219,11 @@ func runBench(ctx context.Context, o options) (err error) {
 	res.load.note("Baseline (\"hello-world\"): grpc-go `grpc.NewServer` with only the standard health service, the hub's certificate and the federation's mTLS server configuration (`identity.Source.ServerTLS`), in the benchmark's own process, called with the same client. GetRun reads the last measured regional run; GetRegionalPicture the standard picture after its shared figures were run once.")
 	res.mem.note("RSS is VmRSS from /proc/PID/status, taken after the measured query runs. Hub restart: SIGTERM, wait for exit, start again on the same data dir and ports, then poll ListNodes every 50 ms; the time is from starting the new hub process. Nodes reconnect with their default backoff (500 ms base, 5 s cap, full jitter); the hub's heartbeat is its default 10 s.")
 	res.query.note("All processes share the machine: with %d nodes, %d node processes, the hub and the benchmark (client, central SQLite, baseline server) run on %d cores, where a deployment gives each node its own machine; wall times include waiting for a CPU.", maxN, maxN, runtime.NumCPU())
-	res.mem.note("Preparation (certificates, synth and import of %d × %d incidents, two at a time): %s.", maxN, o.records, prepTime.Round(time.Second))
+	if prepTime < time.Second {
+		res.mem.note("Preparation: the %d × %d incidents prepared by an earlier run in %s were reused.", maxN, o.records, work)
+	} else {
+		res.mem.note("Preparation (certificates, synth and import of %d × %d incidents, two at a time): %s.", maxN, o.records, prepTime.Round(time.Second))
+	}
 
 	ghzTable := ""
 	if o.ghz != "" {
