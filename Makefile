@@ -32,12 +32,12 @@ build: ## Build vrs-hub and vrs-node into .bin/ (static, no cgo)
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/ ./hub/cmd/vrs-hub ./node/cmd/vrs-node
 
 .PHONY: test
-test: ## Run every test with the race detector
-	go test -race -count=1 -timeout 20m $(TEST_FLAGS) ./...
+test: ## Run every test with the race detector; ends with the reliability suite's table
+	go test -race -count=1 -timeout 20m -json $(TEST_FLAGS) ./... | go run ./internal/testsummary
 
 .PHONY: test-long
 test-long: ## Run the long suites too (soak, load, full-size)
-	VRS_LONG=1 go test -race -count=1 -timeout 80m $(TEST_FLAGS) ./...
+	VRS_LONG=1 go test -race -count=1 -timeout 80m -json $(TEST_FLAGS) ./... | go run ./internal/testsummary
 
 .PHONY: bench
 bench: ## Run the benchmarks and print their tables
