@@ -47,14 +47,29 @@ type Options struct {
 	// loads that call Sync at their own commit points; a server that
 	// acknowledges writes to clients keeps it false.
 	UnsyncedWrites bool
+	// MinFreeMB is the free space (in MB) the filesystem holding Dir must
+	// keep: below it writes fail with ErrDiskFull instead of being
+	// attempted. Badger writes its logs and tables through memory maps,
+	// where a full disk is not an error but a SIGBUS that kills the
+	// process; the headroom lets the flushes and compactions already under
+	// way finish. Default 4×MemTableMB (128 MB); negative turns the check
+	// off.
+	MinFreeMB int64
 }
+
+// ErrDiskFull is returned by writes when the store's filesystem has less
+// free space than Options.MinFreeMB. Nothing of the refused write is
+// stored; the store stays usable for reads, and for writes once space is
+// freed.
+var ErrDiskFull = errors.New("disk full")
 
 // DB is an open store.
 type DB struct {
-	db     *badger.DB
-	log    hclog.Logger
-	dir    string // "" in memory
-	synced bool   // every commit is synced: Sync has nothing to do
+	db      *badger.DB
+	log     hclog.Logger
+	dir     string // "" in memory
+	synced  bool   // every commit is synced: Sync has nothing to do
+	minFree int64  // bytes; 0: no check
 }
 
 // Open opens (creating if needed) the store.
@@ -101,6 +116,9 @@ func Open(o Options) (*DB, error) {
 	d := &DB{db: db, log: log, synced: o.InMemory || !o.UnsyncedWrites}
 	if !o.InMemory {
 		d.dir = o.Dir
+		if o.MinFreeMB >= 0 {
+			d.minFree = def(o.MinFreeMB, 4*def(o.MemTableMB, 32)) * mb
+		}
 	}
 	return d, nil
 }
@@ -256,6 +274,9 @@ var ErrTooBig = errors.New("transaction too big")
 // the store is in memory or opened with UnsyncedWrites: then at the next
 // Sync). Either all of fn's writes happen or none.
 func (d *DB) Update(fn func(Txn) error) error {
+	if err := d.checkSpace(); err != nil {
+		return err
+	}
 	err := d.db.Update(func(t *badger.Txn) error { return fn(Txn{t}) })
 	if errors.Is(err, badger.ErrTxnTooBig) {
 		return ErrTooBig
@@ -282,19 +303,66 @@ func (d *DB) Put(key, value []byte) error {
 // Batch writes many keys without the single-transaction size limit. It is
 // not atomic as a whole: use it for bulk loads whose atomicity is ensured
 // another way, and Update otherwise.
-type Batch struct{ wb *badger.WriteBatch }
+type Batch struct {
+	wb *badger.WriteBatch
+	d  *DB
+	n  int // writes queued since the last free-space check
+}
+
+// batchCheckEvery is how many queued writes a Batch makes between two
+// free-space checks (a statfs each).
+const batchCheckEvery = 1024
 
 // NewBatch starts a batch.
-func (d *DB) NewBatch() *Batch { return &Batch{wb: d.db.NewWriteBatch()} }
+func (d *DB) NewBatch() *Batch { return &Batch{wb: d.db.NewWriteBatch(), d: d} }
 
-// Put queues a write.
-func (b *Batch) Put(key, value []byte) error { return b.wb.Set(key, value) }
+// Put queues a write. A full batch is written while queueing, so the free
+// space is checked every batchCheckEvery writes too; after ErrDiskFull the
+// batch must be cancelled.
+func (b *Batch) Put(key, value []byte) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	return b.wb.Set(key, value)
+}
 
 // Delete queues a delete.
-func (b *Batch) Delete(key []byte) error { return b.wb.Delete(key) }
+func (b *Batch) Delete(key []byte) error {
+	if err := b.check(); err != nil {
+		return err
+	}
+	return b.wb.Delete(key)
+}
 
 // Flush writes everything queued and waits for it.
-func (b *Batch) Flush() error { return b.wb.Flush() }
+func (b *Batch) Flush() error {
+	if err := b.d.checkSpace(); err != nil {
+		return err
+	}
+	return b.wb.Flush()
+}
+
+func (b *Batch) check() error {
+	if b.n++; b.n < batchCheckEvery {
+		return nil
+	}
+	b.n = 0
+	return b.d.checkSpace()
+}
+
+// checkSpace returns ErrDiskFull when the store's filesystem has less
+// free space than the store keeps in reserve.
+func (d *DB) checkSpace() error {
+	if d.minFree <= 0 {
+		return nil
+	}
+	free, ok := freeBytes(d.dir)
+	if !ok || free >= d.minFree {
+		return nil
+	}
+	return fmt.Errorf("%w: %d MB free on the filesystem of %s, the store keeps %d MB in reserve",
+		ErrDiskFull, free>>20, d.dir, d.minFree>>20)
+}
 
 // Cancel discards the batch.
 func (b *Batch) Cancel() { b.wb.Cancel() }
