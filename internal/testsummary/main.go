@@ -149,17 +149,14 @@ func verdict(t *result) string {
 	return "did not finish"
 }
 
-// skipReason is the message a t.Skip printed (the lines after the
-// "--- SKIP" header, or the test's last output line).
+// skipReason is the message a t.Skip printed: the last output line that
+// is not one of go test's own "=== RUN" or "--- SKIP" lines (the header
+// comes before or after the message depending on how the test ran).
 func skipReason(out string) string {
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	for i, l := range lines {
-		if strings.Contains(l, "--- SKIP") && i+1 < len(lines) {
-			return cell(lines[i+1])
-		}
-	}
 	for i := len(lines) - 1; i >= 0; i-- {
-		if l := strings.TrimSpace(lines[i]); l != "" && !strings.HasPrefix(l, "=== ") {
+		l := strings.TrimSpace(lines[i])
+		if l != "" && !strings.HasPrefix(l, "=== ") && !strings.HasPrefix(l, "--- ") {
 			return cell(l)
 		}
 	}

@@ -17,6 +17,9 @@ func TestSummarize(t *testing.T) {
 		`{"Action":"output","Package":"p","Test":"TestRelAttacks/differencing","Output":"--- SKIP: TestRelAttacks/differencing (0.00s)\n"}`,
 		`{"Action":"output","Package":"p","Test":"TestRelAttacks/differencing","Output":"    attack_test.go:575: KNOWN LIMITATION: a | b\n"}`,
 		`{"Action":"skip","Package":"p","Test":"TestRelAttacks/differencing"}`,
+		`{"Action":"output","Package":"p","Test":"TestRelAttacks/margin","Output":"    attack_test.go:575: KNOWN LIMITATION: margin\n"}`,
+		`{"Action":"output","Package":"p","Test":"TestRelAttacks/margin","Output":"--- SKIP: TestRelAttacks/margin (0.02s)\n"}`,
+		`{"Action":"skip","Package":"p","Test":"TestRelAttacks/margin"}`,
 		`{"Action":"pass","Package":"p","Test":"TestOther"}`,
 		`{"Action":"fail","Package":"p","Test":"TestRelFaults","Elapsed":6}`,
 		`{"Action":"fail","Package":"p","Elapsed":7}`,
@@ -34,6 +37,7 @@ func TestSummarize(t *testing.T) {
 		"| TestRelFaults/node partitioned | pass | 5.2s |",
 		"| TestRelFaults/slow link | **FAIL** | 1s |",
 		`| TestRelAttacks/differencing | skipped: KNOWN LIMITATION: a \| b | 0s |`,
+		"| TestRelAttacks/margin | skipped: KNOWN LIMITATION: margin | 0s |",
 		"--- FAIL: TestRelFaults/slow_link\n    faults_test.go:12: THA never answered",
 		"FAIL p",
 	} {
