@@ -364,7 +364,7 @@ func TestRotationUnderLoad(t *testing.T) {
 	server, f, _ := rotatingServer(t, p)
 	oldSerial := server.Leaf().SerialNumber
 	url := serve(t, server.ServerTLS(), whoami())
-	c := client(p.Source(t, p.Agency("THA", "police")).ClientTLS())
+	clientTLS := p.Source(t, p.Agency("THA", "police")).ClientTLS()
 
 	const total, workers = 200, 4
 	var (
@@ -397,7 +397,11 @@ func TestRotationUnderLoad(t *testing.T) {
 					once.Do(func() { close(halfway) })
 				}
 				after := rotated.Load()
-				_, cs, err := get(c, url)
+				// A client of its own for every request: one Transport
+				// hands a connection dialed for an earlier request to
+				// whichever request waits, so a shared client could get a
+				// handshake made before the rotation.
+				_, cs, err := get(client(clientTLS.Clone()), url)
 				if err != nil {
 					fail(err)
 					continue
