@@ -150,30 +150,32 @@ func engineCells(e *engine.Engine, q *queryv1.AggregateQuery) (map[string]int64,
 	return out, nil
 }
 
-// agreement compares the engine's answer with SQLite's, cell by cell.
+// agreement is what compareAnswers found the two answers to share.
 type agreement struct {
 	cells int
 	total int64
 }
 
-func compareAnswers(name string, eng, sq map[string]int64) (agreement, error) {
+// compareAnswers compares the engine's answer with a peer's (SQLite,
+// DuckDB), cell by cell.
+func compareAnswers(name, peer string, eng, other map[string]int64) (agreement, error) {
 	var a agreement
-	for _, k := range slices.Sorted(maps.Keys(sq)) {
+	for _, k := range slices.Sorted(maps.Keys(other)) {
 		v, ok := eng[k]
 		if !ok {
-			return a, fmt.Errorf("%s: cell %q is %d in SQLite, missing from the engine", name, k, sq[k])
+			return a, fmt.Errorf("%s: cell %q is %d in %s, missing from the engine", name, k, other[k], peer)
 		}
-		if v != sq[k] {
-			return a, fmt.Errorf("%s: cell %q is %d in the engine, %d in SQLite", name, k, v, sq[k])
+		if v != other[k] {
+			return a, fmt.Errorf("%s: cell %q is %d in the engine, %d in %s", name, k, v, other[k], peer)
 		}
 		a.total += v
 	}
 	for k, v := range eng {
-		if _, ok := sq[k]; !ok {
-			return a, fmt.Errorf("%s: cell %q is %d in the engine, missing from SQLite", name, k, v)
+		if _, ok := other[k]; !ok {
+			return a, fmt.Errorf("%s: cell %q is %d in the engine, missing from %s", name, k, v, peer)
 		}
 	}
-	a.cells = len(sq)
+	a.cells = len(other)
 	return a, nil
 }
 
@@ -253,7 +255,7 @@ func runQuestions(p *peers, qs []question, reps int) ([]aggResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		ag, err := compareAnswers(q.name, ec, sc)
+		ag, err := compareAnswers(q.name, "SQLite", ec, sc)
 		if err != nil {
 			return nil, fmt.Errorf("engine and SQLite disagree: %w", err)
 		}
@@ -275,7 +277,7 @@ func runQuestions(p *peers, qs []question, reps int) ([]aggResult, error) {
 			if err != nil {
 				return nil, err
 			}
-			if err := duckdbAgrees(q.name, ec, dc); err != nil {
+			if _, err := compareAnswers(q.name, "DuckDB", ec, dc); err != nil {
 				return nil, fmt.Errorf("engine and DuckDB disagree: %w", err)
 			}
 			fmt.Printf("  %s: engine and DuckDB agree on all %d cells\n", q.name, len(dc))

@@ -43,7 +43,7 @@ func TestEngineAgreesWithSQLite(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			a, err := compareAnswers(q.name, ec, sc)
+			a, err := compareAnswers(q.name, "SQLite", ec, sc)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -67,7 +67,7 @@ func TestCompareAnswersFindsDifferences(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := compareAnswers("q", tt.eng, tt.sql)
+			_, err := compareAnswers("q", "SQLite", tt.eng, tt.sql)
 			if (err == nil) != tt.ok {
 				t.Fatalf("err = %v, want ok %v", err, tt.ok)
 			}

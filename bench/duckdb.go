@@ -202,55 +202,9 @@ func (d *duckDB) Close() error {
 	return err
 }
 
-// query runs a GROUP BY whose last column is the count and returns the
-// cells keyed like the engine's.
+// query runs a GROUP BY whose last column is the count (queryCells).
 func (d *duckDB) query(q string, args ...any) (map[string]int64, error) {
-	rows, err := d.db.Query(q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("duckdb query: %w", err)
-	}
-	defer rows.Close()
-	cols, err := rows.Columns()
-	if err != nil {
-		return nil, err
-	}
-	keys := make([]string, len(cols)-1)
-	dest := make([]any, len(cols))
-	for i := range keys {
-		dest[i] = &keys[i]
-	}
-	var n int64
-	dest[len(cols)-1] = &n
-	out := map[string]int64{}
-	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("duckdb scan: %w", err)
-		}
-		out[cellKey(keys)] = n
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("duckdb query: %w", err)
-	}
-	return out, nil
-}
-
-// duckdbAgrees compares the engine's cells with DuckDB's, cell by cell.
-func duckdbAgrees(name string, eng, duck map[string]int64) error {
-	for k, v := range duck {
-		e, ok := eng[k]
-		switch {
-		case !ok:
-			return fmt.Errorf("%s: cell %q is %d in DuckDB, missing from the engine", name, k, v)
-		case e != v:
-			return fmt.Errorf("%s: cell %q is %d in the engine, %d in DuckDB", name, k, e, v)
-		}
-	}
-	for k, v := range eng {
-		if _, ok := duck[k]; !ok {
-			return fmt.Errorf("%s: cell %q is %d in the engine, missing from DuckDB", name, k, v)
-		}
-	}
-	return nil
+	return queryCells(d.db, "duckdb", q, args...)
 }
 
 // duckdbColumns adds DuckDB's columns to the aggregate table: its times,

@@ -236,12 +236,18 @@ func (l *loader) commit(s *sqliteDB) error {
 	return nil
 }
 
-// query runs a GROUP BY whose last column is the count and returns the
-// cells keyed like the engine's.
+// query runs a GROUP BY whose last column is the count (queryCells).
 func (s *sqliteDB) query(q string, args ...any) (map[string]int64, error) {
-	rows, err := s.db.Query(q, args...)
+	return queryCells(s.db, "sqlite", q, args...)
+}
+
+// queryCells runs a GROUP BY on db (SQLite or DuckDB, through
+// database/sql) whose last column is the count and returns the cells keyed
+// like the engine's.
+func queryCells(db *sql.DB, peer, q string, args ...any) (map[string]int64, error) {
+	rows, err := db.Query(q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite query: %w", err)
+		return nil, fmt.Errorf("%s query: %w", peer, err)
 	}
 	defer rows.Close()
 	cols, err := rows.Columns()
@@ -258,12 +264,12 @@ func (s *sqliteDB) query(q string, args ...any) (map[string]int64, error) {
 	out := map[string]int64{}
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
-			return nil, fmt.Errorf("sqlite scan: %w", err)
+			return nil, fmt.Errorf("%s scan: %w", peer, err)
 		}
 		out[cellKey(keys)] = n
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite query: %w", err)
+		return nil, fmt.Errorf("%s query: %w", peer, err)
 	}
 	return out, nil
 }
