@@ -71,15 +71,13 @@ type ReportService struct {
 	opts ReportOptions
 	log  hclog.Logger
 
-	// The picture built last, for the completion count and period it was
-	// built at. It is shared by every caller and never modified.
-	mu        sync.Mutex
-	cached    *hubv1.RegionalPicture
-	cachedGen uint64
-	cachedFor string
-	// shared is the response for callers who see the whole picture, kept
-	// with its encoding (see HandlerOptions).
-	shared     *hubv1.GetRegionalPictureResponse
+	// The response built last, for the completion count and period it was
+	// built at, its encoding in sharedWire (see HandlerOptions). It is
+	// shared by every caller and never modified.
+	mu         sync.Mutex
+	cached     *hubv1.GetRegionalPictureResponse
+	cachedGen  uint64
+	cachedFor  string
 	sharedWire wireCache
 }
 
@@ -134,14 +132,14 @@ func (s *ReportService) GetRegionalPicture(ctx context.Context, req *connect.Req
 	if n := req.Msg.GetName(); n != "" && n != s.def.Name {
 		return nil, s.fail(fmt.Errorf("picture %q: %w", n, runs.ErrNotFound))
 	}
-	pic, err := s.picture(ctx)
+	whole, err := s.picture(ctx)
 	if err != nil {
 		return nil, s.fail(err)
 	}
 	if bound == "" {
-		return connect.NewResponse(s.sharedResponse(pic)), nil
+		return connect.NewResponse(whole), nil
 	}
-	pic = proto.CloneOf(pic) // the cached picture is shared
+	pic := proto.CloneOf(whole.GetPicture()) // the cached picture is shared
 	var withheld []string
 	withResult, contributed := 0, 0
 	for _, f := range pic.GetFigures() {
@@ -167,30 +165,15 @@ func (s *ReportService) GetRegionalPicture(ctx context.Context, req *connect.Req
 	return resp, nil
 }
 
-// sharedResponse returns the response carrying pic for callers who see it
-// whole, the same message (and cached encoding) while pic stays current.
-func (s *ReportService) sharedResponse(pic *hubv1.RegionalPicture) *hubv1.GetRegionalPictureResponse {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.shared != nil && s.shared.GetPicture() == pic {
-		return s.shared
-	}
-	resp := &hubv1.GetRegionalPictureResponse{Picture: pic}
-	if err := s.sharedWire.share(resp); err != nil {
-		// Not cached: the codec encodes it per call.
-		s.log.Warn("picture response not cached", "error", err)
-	}
-	s.shared = resp
-	return resp
-}
-
-// picture returns the regional picture, built again only when a run has
+// picture returns the response carrying the whole regional picture,
+// built again (and encoded once for the codec) only when a run has
 // completed or the period has moved on since it was last built. Callers
 // must not modify it.
-func (s *ReportService) picture(ctx context.Context) (*hubv1.RegionalPicture, error) {
+func (s *ReportService) picture(ctx context.Context) (*hubv1.GetRegionalPictureResponse, error) {
 	gens, ok := s.runs.(Generations)
 	if !ok {
-		return picture.Build(ctx, s.def, s.runs)
+		pic, err := picture.Build(ctx, s.def, s.runs)
+		return &hubv1.GetRegionalPictureResponse{Picture: pic}, err
 	}
 	from, to, err := s.def.Period(s.def.Clock())
 	if err != nil {
@@ -202,19 +185,24 @@ func (s *ReportService) picture(ctx context.Context) (*hubv1.RegionalPicture, er
 	gen := gens.Completions()
 	s.mu.Lock()
 	if s.cached != nil && s.cachedGen == gen && s.cachedFor == period {
-		pic := s.cached
+		resp := s.cached
 		s.mu.Unlock()
-		return pic, nil
+		return resp, nil
 	}
 	s.mu.Unlock()
 	pic, err := picture.Build(ctx, s.def, s.runs)
 	if err != nil {
 		return nil, err
 	}
+	resp := &hubv1.GetRegionalPictureResponse{Picture: pic}
+	if err := s.sharedWire.share(resp); err != nil {
+		// Not cached: the codec encodes it per call.
+		s.log.Warn("picture response not cached", "error", err)
+	}
 	s.mu.Lock()
-	s.cached, s.cachedGen, s.cachedFor = pic, gen, period
+	s.cached, s.cachedGen, s.cachedFor = resp, gen, period
 	s.mu.Unlock()
-	return pic, nil
+	return resp, nil
 }
 
 // Export renders a run's merged table. Under reciprocity a caller bound to

@@ -242,7 +242,7 @@ func TestReportServiceOverHTTP(t *testing.T) {
 			t.Errorf("call %d: operator's picture differs from the one built directly:\n%v\nwant\n%v", i, resp.Msg.GetPicture(), want)
 		}
 	}
-	if svc.sharedWire.lookup(svc.shared) == nil {
+	if svc.sharedWire.lookup(svc.cached) == nil {
 		t.Error("the shared response has no cached encoding")
 	}
 	ereq := connect.NewRequest(&hubv1.ExportRequest{RunId: "r-idn", Format: hubv1.ExportFormat_EXPORT_FORMAT_CSV})
