@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/vrs-federation/vrs/internal/answer"
@@ -22,6 +24,7 @@ import (
 	"github.com/vrs-federation/vrs/internal/registry"
 	"github.com/vrs-federation/vrs/node/agreement"
 	"github.com/vrs-federation/vrs/node/audit"
+	"github.com/vrs-federation/vrs/node/differencing"
 	"github.com/vrs-federation/vrs/node/disclosure"
 	"github.com/vrs-federation/vrs/node/engine"
 	"github.com/vrs-federation/vrs/node/extract"
@@ -58,8 +61,13 @@ type Config struct {
 
 // Answerer answers federation tasks and previews.
 type Answerer struct {
-	cfg Config
-	log hclog.Logger
+	cfg   Config
+	log   hclog.Logger
+	guard *differencing.Guard
+	// answering serializes aggregate answers from the differencing check
+	// to the guard's record of them, so that two answers are never both
+	// checked against a memory that holds neither.
+	answering sync.Mutex
 }
 
 // New checks the configuration and returns an Answerer.
@@ -88,7 +96,38 @@ func New(cfg Config) (*Answerer, error) {
 	if log == nil {
 		log = logging.Discard()
 	}
-	return &Answerer{cfg: cfg, log: log.Named("answerer")}, nil
+	a := &Answerer{cfg: cfg, log: log.Named("answerer"), guard: differencing.New(cfg.Engine)}
+	if err := a.remember(); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// remember rebuilds the differencing guard's memory from the audit log:
+// every aggregate answer the node has disclosed.
+func (a *Answerer) remember() error {
+	cur := a.cfg.Agreement.Current().FeesCurrency
+	var from uint64
+	for {
+		es, err := a.cfg.Audit.List(from, 1000)
+		if err != nil {
+			return fmt.Errorf("answerer: read the audit log: %w", err)
+		}
+		for _, e := range es {
+			if e.GetDecision() != nodev1.AuditDecision_AUDIT_DECISION_DISCLOSED || e.GetAggregate() == nil {
+				continue
+			}
+			body := &federationv1.AnswerBody{}
+			if err := proto.Unmarshal(e.GetAnswer(), body); err != nil {
+				return fmt.Errorf("answerer: audit entry %d: %w", e.GetSequence(), err)
+			}
+			a.guard.Record(e.GetAggregate(), body.GetAggregate().GetCells(), cur)
+		}
+		if len(es) < 1000 {
+			return nil
+		}
+		from = es[len(es)-1].GetSequence() + 1
+	}
 }
 
 // Hello returns the node's introduction for the federation stream.
@@ -137,6 +176,24 @@ func (a *Answerer) decide(ag *agreement.Agreement, requester string, q *queryv1.
 		a.log.Error("disclosure control failed", "error", err)
 		return outcome{failure: "the node could not apply disclosure control"}
 	}
+	withheld := 0
+	if ag.Rounding == disclosure.RoundingNone {
+		// Exact values: make sure no suppressed cell, of this answer or an
+		// earlier one, can be computed from what would be published.
+		g, err := a.guard.Check(q, cells, differencing.Rule{MinCell: ag.MinCell, SuppressZeros: ag.SuppressZeros, FeesCurrency: ag.FeesCurrency})
+		if err != nil {
+			a.log.Error("differencing check failed", "measure", q.GetMeasure(), "error", err)
+			return outcome{failure: "the node could not check the answer against earlier disclosures"}
+		}
+		for _, i := range g.Withheld {
+			cells[i].Value = 0
+			cells[i].Status = queryv1.CellStatus_CELL_STATUS_SUPPRESSED_SECONDARY
+		}
+		withheld = len(g.Withheld)
+		if g.Exposed > 0 {
+			a.log.Warn("suppressed cells already determined by earlier disclosures", "measure", q.GetMeasure(), "cells", g.Exposed)
+		}
+	}
 	res := &queryv1.AggregateResult{
 		Measure:  q.GetMeasure(),
 		GroupBy:  append([]string(nil), q.GetGroupBy()...),
@@ -144,7 +201,11 @@ func (a *Answerer) decide(ag *agreement.Agreement, requester string, q *queryv1.
 		Rounding: ag.Rounding,
 		MinCell:  int32(ag.MinCell),
 	}
-	return outcome{result: res, explanation: explain(ag, q, sum, st)}
+	why := explain(ag, q, sum, st)
+	if withheld > 0 {
+		why = append(why, fmt.Sprintf("%d cells withheld (secondary suppression): with the cells published before, they would let a recipient compute a suppressed cell by subtraction", withheld))
+	}
+	return outcome{result: res, explanation: why}
 }
 
 // decideExtract checks and builds a redacted extract.
@@ -233,6 +294,10 @@ func (a *Answerer) Answer(ctx context.Context, requester string, task *federatio
 	} else if !errors.Is(err, audit.ErrNotFound) {
 		return nil, fmt.Errorf("answer: %w", err)
 	}
+	if task.GetAggregate() != nil {
+		a.answering.Lock()
+		defer a.answering.Unlock()
+	}
 	ag := a.cfg.Agreement.Current()
 	out := a.decide(ag, requester, task.GetAggregate(), task.GetExtract())
 
@@ -300,6 +365,9 @@ func (a *Answerer) Answer(ctx context.Context, requester string, task *federatio
 	}
 	if err != nil {
 		return nil, fmt.Errorf("answer task: %w", err)
+	}
+	if out.result != nil {
+		a.guard.Record(task.GetAggregate(), out.result.GetCells(), ag.FeesCurrency)
 	}
 	a.log.Info("task answered", "task_id", task.GetTaskId(), "run_id", task.GetRunId(),
 		"decision", entry.GetDecision().String(), "measure", task.GetAggregate().GetMeasure(),

@@ -379,6 +379,11 @@ func TestDisclosureProperties(t *testing.T) {
 				if d := c.GetValue() - x.Value; ag.Rounding != "rr3" || d < -2 || d > 2 || c.GetValue()%3 != 0 {
 					rt.Fatalf("cell %v rounded %d to %d", c.GetKey(), x.Value, c.GetValue())
 				}
+			case queryv1.CellStatus_CELL_STATUS_SUPPRESSED_SECONDARY:
+				// The differencing guard withheld it: exact answers only.
+				if ag.Rounding != "none" || c.GetValue() != 0 {
+					rt.Fatalf("cell %v withheld with value %d under rounding %s", c.GetKey(), c.GetValue(), ag.Rounding)
+				}
 			default:
 				rt.Fatalf("cell %v has status %v", c.GetKey(), c.GetStatus())
 			}
