@@ -285,8 +285,9 @@ func relCell(body *federationv1.AnswerBody, key ...string) *queryv1.Cell {
 // TestRelAttacks attacks a live federation of a hub and three nodes the
 // way a curious hub, a lying node and a partner would (issue 12, attack
 // suite). Every attack that reaches a node must leave a trace in its audit
-// log; differencing strategies that do recover a suppressed value are
-// skipped with the finding as reason (docs/testing.md, "Known limits").
+// log, and no differencing strategy may recover a suppressed value: under
+// exact agreements the nodes' differencing guard withholds the deciding
+// cell, under RR3 the noise leaves an interval.
 func TestRelAttacks(t *testing.T) {
 	c := relNewCluster(t)
 	c.addNodes(
@@ -495,8 +496,7 @@ func (r relInterval) String() string {
 
 // relDifferencing tries to recover the target cell (March 2025 LAND, 3,
 // suppressed) by combining published cells of overlapping periods,
-// filters and margins. A strategy that pins the exact value is a finding:
-// the sub-test is skipped with it as the reason, never passed.
+// filters and margins. A strategy that pins the exact value fails.
 func relDifferencing(t *testing.T, env *relAttackEnv, country string) {
 	mode := []string{"transport_mode"}
 	land := &queryv1.Filter{Dimension: "transport_mode", Values: []string{"LAND"}}
@@ -543,8 +543,8 @@ func relDifferencing(t *testing.T, env *relAttackEnv, country string) {
 					t.Fatalf("no cell %v in %v", term.key, body.GetAggregate())
 				}
 				switch c.GetStatus() {
-				case queryv1.CellStatus_CELL_STATUS_SUPPRESSED:
-					t.Logf("blocked: cell %v of %v is suppressed", term.key, term.q)
+				case queryv1.CellStatus_CELL_STATUS_SUPPRESSED, queryv1.CellStatus_CELL_STATUS_SUPPRESSED_SECONDARY:
+					t.Logf("blocked: cell %v of %v is %v", term.key, term.q, c.GetStatus())
 					relAudited(t, env, country, ids)
 					return
 				case queryv1.CellStatus_CELL_STATUS_ROUNDED:
@@ -565,14 +565,14 @@ func relDifferencing(t *testing.T, env *relAttackEnv, country string) {
 }
 
 // relJudge reports what a strategy learnt about the target: exact
-// recovery is a known limitation, reported by skipping with the finding.
+// recovery fails the test.
 func relJudge(t *testing.T, country, strategy string, got relInterval) {
 	t.Helper()
 	switch {
 	case got.lo > got.hi:
 		t.Errorf("%s: inconsistent interval %s: the published cells contradict the data", strategy, got)
 	case got.lo == got.hi && got.lo == relAttackTarget:
-		t.Skipf("KNOWN LIMITATION (%s): %s recovers the suppressed cell exactly (%d); see docs/testing.md", country, strategy, got.lo)
+		t.Errorf("%s: %s recovers the suppressed cell exactly (%d)", country, strategy, got.lo)
 	case got.lo == got.hi:
 		t.Errorf("%s pins the target to %d, but it is %d", strategy, got.lo, relAttackTarget)
 	default:
@@ -598,6 +598,10 @@ type relRegionalTerm struct {
 	q      *queryv1.AggregateQuery
 	states []string
 	key    []string
+	// target marks the cell holding the suppressed contributions sought:
+	// suppressed there, it adds 0 and the estimate is of what it hides.
+	// Any other term suppressed blocks the strategy.
+	target bool
 }
 
 // relPartnerStrategy is a partner's differencing attack on the hub's
@@ -624,19 +628,19 @@ func relPartnerView(t *testing.T, env *relAttackEnv) {
 	it := []string{"IDN", "THA"}
 	strategies := []relPartnerStrategy{
 		{"all states: SEA or LAND total minus SEA minus LAND", []relRegionalTerm{
-			{1, total, nil, []string{}}, {-1, byMode, nil, []string{"SEA"}}, {-1, byMode, nil, []string{"LAND"}},
+			{1, total, nil, []string{}, false}, {-1, byMode, nil, []string{"SEA"}, false}, {-1, byMode, nil, []string{"LAND"}, true},
 		}, 2 * relAttackTarget, 2},
 		{"IDN and THA: SEA or LAND total minus SEA minus LAND", []relRegionalTerm{
-			{1, total, it, []string{}}, {-1, byMode, it, []string{"SEA"}}, {-1, byMode, it, []string{"LAND"}},
+			{1, total, it, []string{}, false}, {-1, byMode, it, []string{"SEA"}, false}, {-1, byMode, it, []string{"LAND"}, true},
 		}, relAttackTarget, 1},
 		{"IDN and THA minus a run over IDN alone", []relRegionalTerm{
-			{1, total, it, []string{}}, {-1, byMode, it, []string{"SEA"}}, {-1, byMode, []string{"IDN"}, []string{"LAND"}},
+			{1, total, it, []string{}, false}, {-1, byMode, it, []string{"SEA"}, false}, {-1, byMode, []string{"IDN"}, []string{"LAND"}, false},
 		}, relAttackTarget, 1},
 		{"IDN and THA minus IDN's LAND total from a LAND-only run", []relRegionalTerm{
-			{1, total, it, []string{}}, {-1, byMode, it, []string{"SEA"}}, {-1, landTotal, []string{"IDN"}, []string{}},
+			{1, total, it, []string{}, false}, {-1, byMode, it, []string{"SEA"}, false}, {-1, landTotal, []string{"IDN"}, []string{}, false},
 		}, relAttackTarget, 1},
 		{"a run over THA alone: SEA or LAND total minus SEA", []relRegionalTerm{
-			{1, total, []string{"THA"}, []string{}}, {-1, byMode, []string{"THA"}, []string{"SEA"}},
+			{1, total, []string{"THA"}, []string{}, false}, {-1, byMode, []string{"THA"}, []string{"SEA"}, false},
 		}, relAttackTarget, 1},
 	}
 	runs := map[string]*hubv1.Run{}
@@ -658,6 +662,10 @@ func relPartnerView(t *testing.T, env *relAttackEnv) {
 				case rc.GetStatus() == queryv1.CellStatus_CELL_STATUS_SUPPRESSED_SECONDARY:
 					// The hub withheld what the partner would subtract.
 					blocked = fmt.Sprintf("regional cell %v over %v is secondarily suppressed", term.key, term.states)
+				case !term.target && len(rc.GetSuppressedBy()) > 0:
+					// A state withheld its part (primary suppression, or
+					// its differencing guard): the sum does not hold it.
+					blocked = fmt.Sprintf("regional cell %v over %v lacks the part of %v", term.key, term.states, rc.GetSuppressedBy())
 				case rc.GetStatus() == queryv1.CellStatus_CELL_STATUS_ROUNDED:
 					// The partner cannot tell which contributor rounded;
 					// each may have moved its value by 2.
@@ -674,7 +682,7 @@ func relPartnerView(t *testing.T, env *relAttackEnv) {
 			got := relInterval{max(est-noise, s.n), min(est+noise, s.n*(relAttackMinCell-1))}
 			switch {
 			case got.lo == got.hi && got.lo == s.want:
-				t.Skipf("KNOWN LIMITATION: a partner recovers a suppressed national contribution exactly (%d) from regional tables: %s; see docs/testing.md", s.want, s.name)
+				t.Errorf("a partner recovers a suppressed national contribution exactly (%d) from regional tables: %s", s.want, s.name)
 			case got.lo > got.hi || (got.lo == got.hi && got.lo != s.want):
 				t.Errorf("partner estimate %s inconsistent with the true %d", got, s.want)
 			default:
