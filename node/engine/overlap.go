@@ -94,9 +94,11 @@ func (s *overlapScan) run() {
 	}
 	pfs := make([][]pfilter, len(cs))
 	dayFrom, dayTo := int32(math.MaxInt32), int32(math.MinInt32)
+	perPerson := false // some scope tells persons of one incident apart
 	for i, c := range cs {
 		for _, f := range c.perFilters {
 			pfs[i] = append(pfs[i], pfilter{field: personField(f.d), tab: f.tab})
+			perPerson = true
 		}
 		dayFrom, dayTo = min(dayFrom, c.dayFrom), max(dayTo, c.dayTo)
 	}
@@ -130,12 +132,25 @@ func (s *overlapScan) run() {
 		if len(inc) == 0 {
 			continue
 		}
-		if !personal {
+		if !personal || !perPerson {
+			// Every unit of the row lies in the same scopes.
 			clear(sig)
 			for _, i := range inc {
 				sig[i>>6] |= 1 << (i & 63)
 			}
-			s.add(sig, sigBuf, s.size(c0, r))
+			if !personal {
+				s.add(sig, sigBuf, 1, s.size(c0, r))
+				continue
+			}
+			var n int64
+			for x := starts[r]; x < starts[r]+counts[r]; x++ {
+				if personCounts(c0.kind, p.packed(x)) {
+					n++
+				}
+			}
+			if n > 0 {
+				s.add(sig, sigBuf, n, n)
+			}
 			continue
 		}
 		for x := starts[r]; x < starts[r]+counts[r]; x++ {
@@ -156,7 +171,7 @@ func (s *overlapScan) run() {
 				any = true
 			}
 			if any {
-				s.add(sig, sigBuf, 1)
+				s.add(sig, sigBuf, 1, 1)
 			}
 		}
 	}
@@ -270,15 +285,15 @@ func (s *overlapScan) size(c *compiled, r int) int64 {
 	return 1
 }
 
-// add counts one unit of signature sig, of the given size.
-func (s *overlapScan) add(sig []uint64, b []byte, size int64) {
+// add counts units of signature sig, of the given total size.
+func (s *overlapScan) add(sig []uint64, b []byte, units, size int64) {
 	for i, w := range sig {
 		for k := range 8 {
 			b[i*8+k] = byte(w >> (8 * k))
 		}
 	}
 	if ci, ok := s.classes[string(b)]; ok {
-		s.out[ci].Units++
+		s.out[ci].Units += units
 		s.out[ci].Size += size
 		return
 	}
@@ -291,7 +306,7 @@ func (s *overlapScan) add(sig []uint64, b []byte, size int64) {
 		}
 	}
 	s.classes[string(b)] = len(s.out)
-	s.out = append(s.out, Class{Scopes: members, Units: 1, Size: size})
+	s.out = append(s.out, Class{Scopes: members, Units: units, Size: size})
 }
 
 // CellScope returns the scope of the cell with key in the answer to q: q
