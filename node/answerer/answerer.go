@@ -290,6 +290,7 @@ func (a *Answerer) Answer(ctx context.Context, requester string, task *federatio
 		return nil, errors.New("answer: task has no id")
 	}
 	if prev, err := a.cfg.Audit.FindTask(task.GetTaskId()); err == nil {
+		a.warnIfChanged(prev, task)
 		return a.resend(prev)
 	} else if !errors.Is(err, audit.ErrNotFound) {
 		return nil, fmt.Errorf("answer: %w", err)
@@ -361,6 +362,7 @@ func (a *Answerer) Answer(ctx context.Context, requester string, task *federatio
 		return e, nil
 	})
 	if errors.Is(err, errRepeated) {
+		a.warnIfChanged(prev, task)
 		return a.resend(prev)
 	}
 	if err != nil {
@@ -374,6 +376,17 @@ func (a *Answerer) Answer(ctx context.Context, requester string, task *federatio
 		"extract", truncate(task.GetExtract().GetExtract()), "cells", len(out.result.GetCells()),
 		"rows", len(out.extract.GetRows()), "audit_sequence", entry.GetSequence())
 	return signed, nil
+}
+
+// warnIfChanged logs a warning when a task id answered before comes back
+// with another query: only a faulty or compromised hub sends that. The
+// recorded answer is sent again either way, so nothing new leaves.
+func (a *Answerer) warnIfChanged(prev *nodev1.AuditEntry, task *federationv1.Task) {
+	if proto.Equal(prev.GetAggregate(), task.GetAggregate()) && proto.Equal(prev.GetExtract(), task.GetExtract()) {
+		return
+	}
+	a.log.Warn("task id answered before came back with a different query; the recorded answer is sent again",
+		"task_id", task.GetTaskId(), "audit_sequence", prev.GetSequence(), "requester", prev.GetRequester())
 }
 
 // resend signs again the body recorded for a task.

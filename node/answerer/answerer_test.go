@@ -180,6 +180,23 @@ func TestAnswerSignsAuditsAndRepeats(t *testing.T) {
 	if seq, _ := f.log.Head(); seq != e.GetSequence() {
 		t.Fatalf("repeat appended to the audit log (head %d)", seq)
 	}
+	if strings.Contains(f.logs.String(), "different query") {
+		t.Fatal("an unchanged repeat was logged as carrying a different query")
+	}
+	// The same task id with another query: the recorded answer, and a
+	// warning for the node's officers.
+	changed := &federationv1.Task{TaskId: "t1", RunId: "r1", Requester: hub,
+		Query: &federationv1.Task_Aggregate{Aggregate: &queryv1.AggregateQuery{Measure: "migrants", GroupBy: []string{"sex"}}}}
+	other, err := a.Answer(t.Context(), hub, changed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(other.GetBody(), ans.GetBody()) {
+		t.Fatal("a replayed task id with another query got a new answer")
+	}
+	if !strings.Contains(f.logs.String(), "came back with a different query") {
+		t.Fatal("no warning for a replayed task id with another query")
+	}
 	// Refusals are signed and audited too.
 	ref, err := a.Answer(t.Context(), hub, &federationv1.Task{TaskId: "t2", Query: &federationv1.Task_Aggregate{Aggregate: &queryv1.AggregateQuery{Measure: "suspects"}}})
 	if err != nil {
