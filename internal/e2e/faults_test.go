@@ -21,6 +21,7 @@ import (
 	"github.com/vrs-federation/vrs/internal/identity/identitytest"
 	"github.com/vrs-federation/vrs/internal/logging"
 	"github.com/vrs-federation/vrs/internal/synth"
+	"github.com/vrs-federation/vrs/internal/testfs"
 	hubv1 "github.com/vrs-federation/vrs/proto/vrs/hub/v1"
 	nodev1 "github.com/vrs-federation/vrs/proto/vrs/node/v1"
 	"github.com/vrs-federation/vrs/proto/vrs/node/v1/nodev1connect"
@@ -283,6 +284,122 @@ func TestRelFaults(t *testing.T) {
 		t.Parallel()
 		relKillDuringImport(t)
 	})
+
+	t.Run("disk full during online import", func(t *testing.T) {
+		t.Parallel()
+		relDiskFull(t)
+	})
+}
+
+// relDiskFull runs a node process whose data directory is a small
+// filesystem and streams records into it until the disk is full: the
+// import stops with an error that says so, the node keeps running and
+// answering with only whole acknowledged batches stored and its log says
+// why, and once the filesystem grows, sending the file again completes
+// it with every incident exactly once and an audit log that verifies.
+func relDiskFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts processes")
+	}
+	small := testfs.Small(t, 150)
+	_, nodeBin := binaries(t)
+	const (
+		total = 60000
+		batch = 500
+	)
+	dir := t.TempDir()
+	p := identitytest.New(t)
+	nodeFiles := p.Files(t, p.Node("THA"))
+	agency := p.Files(t, p.Agency("THA", "rel"))
+	agreementPath := filepath.Join(dir, "THA.hcl")
+	if err := os.WriteFile(agreementPath, []byte(relAgreement("none")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dataPath := filepath.Join(dir, "incidents.jsonl")
+	f, err := os.Create(dataPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := synth.Write(f, synth.Options{
+		Country: "THA", Records: total, Seed: 11,
+		From: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	dataDir := filepath.Join(small, "data")
+	api := freeAddr(t)
+	node := startProc(t, dir, "node", nodeBin, "serve", "--data-dir", dataDir, "--country", "THA",
+		"--api-listen", api, "--cert", nodeFiles.Cert, "--key", nodeFiles.Key, "--ca", nodeFiles.CA,
+		"--agreement", agreementPath, "--log-format", "json")
+	src, err := identity.NewSource(agency, logging.Discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := src.HTTPClient(func(id identity.ID) bool {
+		return id.Role == identity.RoleNode && id.Country == "THA"
+	})
+	t.Cleanup(hc.CloseIdleConnections)
+	records := nodev1connect.NewRecordServiceClient(hc, "https://"+api, connect.WithGRPC())
+	count := func(ctx context.Context) (int, error) {
+		n, token := 0, ""
+		for {
+			res, err := records.ListIncidents(ctx, connect.NewRequest(&nodev1.ListIncidentsRequest{PageSize: 1000, PageToken: token}))
+			if err != nil {
+				return 0, err
+			}
+			n += len(res.Msg.GetIncidents())
+			if token = res.Msg.GetNextPageToken(); token == "" {
+				return n, nil
+			}
+		}
+	}
+	ctx := t.Context()
+	relWaitFor(t, ctx, "the node API", func() error { _, err := count(ctx); return err })
+	importArgs := []string{"import", "--api", api, "--cert", agency.Cert, "--key", agency.Key, "--ca", agency.CA,
+		"--batch", fmt.Sprint(batch), "--log-format", "json", dataPath}
+
+	imp := startProc(t, dir, "import-1", nodeBin, importArgs...)
+	impErr := <-imp.done
+	imp.done <- impErr
+	if impErr == nil {
+		t.Fatalf("the import of %d incidents into a %d MB filesystem succeeded; the test needs it to fill the disk", total, 150)
+	}
+	said := tail(imp.log)
+	if !strings.Contains(said, "disk is full") {
+		t.Errorf("the import failed without saying the node's disk is full:\n%s", said)
+	}
+	t.Logf("the import stopped: %s", relLastLine(said))
+	select {
+	case err := <-node.done:
+		node.done <- err
+		t.Fatalf("the node exited on a full disk (%v):\n%s", err, tail(node.log))
+	default:
+	}
+	stored, err := count(ctx)
+	if err != nil {
+		t.Fatalf("the node does not answer on a full disk: %v", err)
+	}
+	if stored == 0 || stored%batch != 0 || stored >= total {
+		t.Fatalf("on a full disk the node holds %d incidents: want whole batches of %d, fewer than %d", stored, batch, total)
+	}
+	if l := tail(node.log); !strings.Contains(l, "disk full") {
+		t.Errorf("the node's log does not say why it refuses writes:\n%s", l)
+	}
+	t.Logf("the node kept %d incidents in whole batches and stayed up", stored)
+
+	// The operator makes room; the agency sends the file again.
+	testfs.Grow(t, small, 2048)
+	runCmd(t, nodeBin, importArgs...)
+	if n, err := count(ctx); err != nil || n != total {
+		t.Fatalf("after the disk grew and the file was sent again the node holds %d incidents (%v), want %d", n, err, total)
+	}
+	node.stop(t)
+	if out := runCmd(t, nodeBin, "audit", "verify", "--data-dir", dataDir); !strings.Contains(strings.ToLower(out), "ok") {
+		t.Errorf("audit verify after the full disk: %s", out)
+	}
 }
 
 // relKillDuringImport SIGKILLs a node process while `vrs-node import --api`

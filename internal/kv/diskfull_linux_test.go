@@ -4,37 +4,17 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"testing"
-)
 
-// smallFilesystem mounts a tmpfs of sizeMB under a temporary directory
-// and unmounts it when the test ends, or skips the test where the machine
-// does not allow it (not root, no mount privilege).
-func smallFilesystem(t *testing.T, sizeMB int) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("mounting a small filesystem needs root")
-	}
-	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm", sizeMB), "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot mount a tmpfs here: %v: %s", err, out)
-	}
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-		}
-	})
-	return dir
-}
+	"github.com/vrs-federation/vrs/internal/testfs"
+)
 
 // TestDiskFull fills a small filesystem: writes end with ErrDiskFull (not
 // a SIGBUS from Badger's memory-mapped files), every write that returned
 // nil is there after a reopen, and once the filesystem grows the store
 // takes writes again.
 func TestDiskFull(t *testing.T) {
-	dir := smallFilesystem(t, 96)
+	dir := testfs.Small(t, 96)
 	opts := Options{Dir: dir + "/db", MemTableMB: 8, BlockCacheMB: 4, IndexCacheMB: 4, MinFreeMB: 32}
 	db, err := Open(opts)
 	if err != nil {
@@ -67,9 +47,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatalf("close on a full disk: %v", err)
 	}
 
-	if out, err := exec.Command("mount", "-o", "remount,size=256m", dir).CombinedOutput(); err != nil {
-		t.Fatalf("grow the filesystem: %v: %s", err, out)
-	}
+	testfs.Grow(t, dir, 256)
 	db, err = Open(opts)
 	if err != nil {
 		t.Fatalf("reopen: %v", err)
