@@ -128,8 +128,10 @@ func (r Rule) small(size int64) bool {
 // Check decides which of an answer's cells (after primary suppression) to
 // withhold so that no small set of units becomes computable from the
 // published cells: no suppressed cell of this answer or an earlier one,
-// no class of units that the cells asked so far single out, and no
-// difference between two nested published cells. (Other unions of
+// no class of units that the cells asked so far single out, no
+// difference between two nested published cells, and no part of a
+// published cell cut to one stretch between the periods asked or to one
+// value of a filter listing several. (Other unions of
 // classes are not looked for: finding every small combination is a hard
 // problem in general; these are the ones subtraction of overlapping
 // tables yields.) It does not change the memory.
@@ -226,6 +228,33 @@ func (g *Guard) Check(q *queryv1.AggregateQuery, cells []*queryv1.Cell, rule Rul
 	for k, c := range sens {
 		sensIdx[k] = addScope(c.s)
 	}
+	// Parts of published cells nobody asked for, which subtraction of
+	// other cells could still isolate: each cell cut to one stretch of time
+	// between the periods asked, or to one value of a filter listing several.
+	var parts []int
+	var published []scope
+	for _, h := range relevant {
+		if h < nHistPub {
+			published = append(published, hist[h])
+		}
+	}
+	for _, c := range pub {
+		published = append(published, c.s)
+	}
+	cutters := slices.Clone(published)
+	for _, h := range relevant {
+		if h >= nHistPub {
+			cutters = append(cutters, hist[h])
+		}
+	}
+	for _, c := range sens {
+		cutters = append(cutters, c.s)
+	}
+	for _, s := range pieces(published, cutters) {
+		if _, ok := index[s.key]; !ok {
+			parts = append(parts, addScope(s))
+		}
+	}
 	var opts []engine.Option
 	if rule.FeesCurrency != "" {
 		opts = append(opts, engine.WithFeesCurrency(rule.FeesCurrency))
@@ -269,6 +298,15 @@ func (g *Guard) Check(q *queryv1.AggregateQuery, cells []*queryv1.Cell, rule Rul
 	for ci, c := range classes {
 		if rule.small(c.Size) {
 			protect([]int{ci})
+		}
+	}
+	for _, i := range parts {
+		var size int64
+		for _, ci := range cols[i] {
+			size += classes[ci].Size
+		}
+		if len(cols[i]) > 1 && rule.small(size) {
+			protect(cols[i])
 		}
 	}
 
@@ -364,6 +402,46 @@ func (st *state) nestedDifference(a, b []int) (int64, bool) {
 		size += st.classes[c].Size
 	}
 	return size, j == len(b)
+}
+
+// pieces returns the parts of the published scopes that the periods of
+// all scopes cut out: each published scope restricted to one stretch
+// between consecutive period bounds (when its period spans several), and
+// to one value of each filter listing several values.
+func pieces(published, all []scope) []scope {
+	cuts := map[int64]bool{}
+	for _, s := range all {
+		cuts[s.from] = true
+		cuts[s.to+1] = true
+	}
+	bounds := make([]int64, 0, len(cuts))
+	for c := range cuts {
+		bounds = append(bounds, c)
+	}
+	slices.Sort(bounds)
+	var out []scope
+	for _, s := range published {
+		for k := 0; k+1 < len(bounds); k++ {
+			from, to := bounds[k], bounds[k+1]-1
+			if from < s.from || to > s.to || (from == s.from && to == s.to) || from <= -noBound || to >= noBound {
+				continue
+			}
+			q := &queryv1.AggregateQuery{Measure: s.q.GetMeasure(), Filters: s.q.GetFilters(), PeriodFrom: date(from), PeriodTo: date(to)}
+			out = append(out, cellScope(q, nil))
+		}
+		for fi, f := range s.q.GetFilters() {
+			if len(f.GetValues()) < 2 {
+				continue
+			}
+			for _, v := range f.GetValues() {
+				filters := slices.Clone(s.q.GetFilters())
+				filters[fi] = &queryv1.Filter{Dimension: f.GetDimension(), Values: []string{v}}
+				q := &queryv1.AggregateQuery{Measure: s.q.GetMeasure(), Filters: filters, PeriodFrom: s.q.GetPeriodFrom(), PeriodTo: s.q.GetPeriodTo()}
+				out = append(out, cellScope(q, nil))
+			}
+		}
+	}
+	return out
 }
 
 // related returns the indexes of the scopes in hist linked to one of

@@ -361,3 +361,36 @@ func rank(rows [][]*big.Rat) int {
 	}
 	return r
 }
+
+// TestGuardProtectsCellsNeverAsked: March LAND (3) is never asked, and its
+// incidents come from three origins, which an earlier table by origin
+// tells apart. Q1 LAND minus January LAND minus February LAND still gives
+// it, so February LAND is withheld.
+func TestGuardProtectsCellsNeverAsked(t *testing.T) {
+	e := attackEngine(t)
+	for i, origin := range []string{"AFG", "BGD", "MMR"} {
+		// Move March LAND's incidents to three origins.
+		err := e.Add(&recordv1.Incident{
+			NationalRef:   fmt.Sprintf("REF-2025-03-%s-%d", recordv1.TransportMode_TRANSPORT_MODE_LAND, i),
+			DetectedOn:    fmt.Sprintf("2025-03-%02d", 1+i),
+			DetectedAt:    &recordv1.Place{Country: "THA"},
+			TransportMode: recordv1.TransportMode_TRANSPORT_MODE_LAND,
+			Route:         &recordv1.Route{Origin: origin},
+			Migrants:      []*recordv1.Person{{Citizenship: "MMR"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	land := &queryv1.Filter{Dimension: "transport_mode", Values: []string{"LAND"}}
+	g := New(e)
+	answer(t, e, g, months("2025-01", "2025-03", []string{"route.origin"}))
+	for _, q := range []*queryv1.AggregateQuery{months("2025-01", "2025-03", nil, land), months("2025-01", "2025-01", nil, land)} {
+		if c := answer(t, e, g, q)["[]"]; c.GetStatus() != exact {
+			t.Fatalf("%v: %v, want EXACT", q, c)
+		}
+	}
+	if c := answer(t, e, g, months("2025-02", "2025-02", nil, land))["[]"]; c.GetStatus() != secondary {
+		t.Errorf("February LAND %v, want it withheld: Q1 - January - February is March LAND (3)", c)
+	}
+}
