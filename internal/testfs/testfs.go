@@ -23,7 +23,8 @@ func Small(t testing.TB, sizeMB int) string {
 		t.Skip("mounting a small filesystem needs root")
 	}
 	dir := t.TempDir()
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm", sizeMB), "tmpfs", dir).CombinedOutput(); err != nil {
+	mount := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%dm", sizeMB), "tmpfs", dir) //nolint:gosec // a test's own temporary directory and size
+	if out, err := mount.CombinedOutput(); err != nil {
 		t.Skipf("cannot mount a tmpfs here: %v: %s", err, out)
 	}
 	t.Cleanup(func() {
@@ -38,7 +39,8 @@ func Small(t testing.TB, sizeMB int) string {
 // operator freeing or adding space would.
 func Grow(t testing.TB, dir string, sizeMB int) {
 	t.Helper()
-	if out, err := exec.Command("mount", "-o", fmt.Sprintf("remount,size=%dm", sizeMB), dir).CombinedOutput(); err != nil {
+	remount := exec.Command("mount", "-o", fmt.Sprintf("remount,size=%dm", sizeMB), dir) //nolint:gosec // the directory Small mounted
+	if out, err := remount.CombinedOutput(); err != nil {
 		t.Fatalf("grow the filesystem at %s: %v: %s", dir, err, out)
 	}
 }

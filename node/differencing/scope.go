@@ -81,9 +81,6 @@ func cellScope(q *queryv1.AggregateQuery, key []string) scope {
 	return s
 }
 
-// empty reports whether the scope's period is empty, so it holds no unit.
-func (s scope) empty() bool { return s.from > s.to }
-
 // mayOverlap reports whether two scopes can share a unit, from their
 // definitions alone: false only when their periods do not meet or when
 // both filter a single-valued dimension on disjoint values.
