@@ -348,8 +348,13 @@ func resultViewOf(res *queryv1.AggregateResult) resultView {
 		case queryv1.CellStatus_CELL_STATUS_ROUNDED:
 			row.Status = "rounded"
 			rounded++
-		case queryv1.CellStatus_CELL_STATUS_SUPPRESSED, queryv1.CellStatus_CELL_STATUS_SUPPRESSED_SECONDARY:
+		case queryv1.CellStatus_CELL_STATUS_SUPPRESSED:
 			row.Status, row.Value = "suppressed", "withheld"
+			suppressed++
+		case queryv1.CellStatus_CELL_STATUS_SUPPRESSED_SECONDARY:
+			// The differencing guard: not small itself, but it would give
+			// away a small cell with what was sent before.
+			row.Status, row.Value = "secondary", "withheld"
 			suppressed++
 		default:
 			row.Status = "exact"

@@ -241,7 +241,8 @@ func agreementViewOf(country string, a *agreement.Agreement) agreementView {
 	case "rr3":
 		v.Rules = append(v.Rules, "Every other value is randomly rounded to a multiple of 3 (never more than 2 away from the true count, and the same each time it is asked).")
 	case "none", "":
-		v.Rules = append(v.Rules, "Other values are sent exactly, without rounding.")
+		v.Rules = append(v.Rules, "Other values are sent exactly, without rounding.",
+			"Because exact figures can be subtracted from each other, a figure that would give away a withheld count together with figures sent before is withheld too (“secondary”).")
 	default:
 		v.Rules = append(v.Rules, "Other values are rounded with the rule “"+a.Rounding+"”.")
 	}
