@@ -24,29 +24,16 @@ import (
 	"github.com/vrs-federation/vrs/internal/identity"
 	"github.com/vrs-federation/vrs/internal/identity/identitytest"
 	"github.com/vrs-federation/vrs/internal/logging"
+	"github.com/vrs-federation/vrs/node/engine/enginetest"
 	federationv1 "github.com/vrs-federation/vrs/proto/vrs/federation/v1"
 	hubv1 "github.com/vrs-federation/vrs/proto/vrs/hub/v1"
 	nodev1 "github.com/vrs-federation/vrs/proto/vrs/node/v1"
 	queryv1 "github.com/vrs-federation/vrs/proto/vrs/query/v1"
-	recordv1 "github.com/vrs-federation/vrs/proto/vrs/record/v1"
 )
 
-// The attack data: incidents per month and transport mode in Q1 2025,
-// multiplied per state. With min_cell 5, THA (×1) suppresses March LAND
-// (3) and March AIR (2); everything else it publishes.
-var relAttackCounts = []struct {
-	month string
-	mode  recordv1.TransportMode
-	n     int
-}{
-	{"2025-01", recordv1.TransportMode_TRANSPORT_MODE_SEA, 7},
-	{"2025-01", recordv1.TransportMode_TRANSPORT_MODE_LAND, 6},
-	{"2025-02", recordv1.TransportMode_TRANSPORT_MODE_SEA, 5},
-	{"2025-02", recordv1.TransportMode_TRANSPORT_MODE_LAND, 5},
-	{"2025-03", recordv1.TransportMode_TRANSPORT_MODE_SEA, 6},
-	{"2025-03", recordv1.TransportMode_TRANSPORT_MODE_LAND, 3},
-	{"2025-03", recordv1.TransportMode_TRANSPORT_MODE_AIR, 2},
-}
+// The attack data is enginetest.AttackQ1: with min_cell 5, THA (×1)
+// suppresses March LAND (3) and March AIR (2); everything else it
+// publishes.
 
 // relAttackTarget is the suppressed cell every differencing strategy goes
 // after: THA's (and MYS's, ×1 too) March 2025 LAND incidents, exactly 3.
@@ -54,30 +41,6 @@ const relAttackTarget = 3
 
 // relAttackMinCell is the agreements' min_cell.
 const relAttackMinCell = 5
-
-// relCrafted returns country's attack incidents, each count times mult.
-func relCrafted(country string, mult int) []*recordv1.Incident {
-	var out []*recordv1.Incident
-	for _, c := range relAttackCounts {
-		loc := map[recordv1.TransportMode]recordv1.LocationType{
-			recordv1.TransportMode_TRANSPORT_MODE_SEA:  recordv1.LocationType_LOCATION_TYPE_AT_SEA,
-			recordv1.TransportMode_TRANSPORT_MODE_LAND: recordv1.LocationType_LOCATION_TYPE_BORDER_POST,
-			recordv1.TransportMode_TRANSPORT_MODE_AIR:  recordv1.LocationType_LOCATION_TYPE_AIRPORT,
-		}[c.mode]
-		for i := range c.n * mult {
-			out = append(out, &recordv1.Incident{
-				NationalRef:   fmt.Sprintf("%s-REL-%s-%s-%03d", country, c.month, c.mode, i),
-				DetectedOn:    fmt.Sprintf("%s-%02d", c.month, 1+i%28),
-				DetectedAt:    &recordv1.Place{Country: country, Type: loc},
-				IccsCodes:     []string{"08051"},
-				Route:         &recordv1.Route{Origin: "MMR", Destination: country},
-				TransportMode: c.mode,
-				Migrants:      []*recordv1.Person{{Citizenship: "MMR", Sex: recordv1.Sex_SEX_MALE}},
-			})
-		}
-	}
-	return out
-}
 
 // relFakeHub is a compromised hub: a federation server with the real hub
 // certificate that the test drives task by task.
@@ -291,9 +254,9 @@ func relCell(body *federationv1.AnswerBody, key ...string) *queryv1.Cell {
 func TestRelAttacks(t *testing.T) {
 	c := relNewCluster(t)
 	c.addNodes(
-		relNodeSpec{"THA", relAgreement("none"), relCrafted("THA", 1)},
-		relNodeSpec{"MYS", relAgreement("rr3"), relCrafted("MYS", 1)},
-		relNodeSpec{"IDN", relAgreement("none"), relCrafted("IDN", 2)},
+		relNodeSpec{"THA", relAgreement("none"), enginetest.AttackQ1("THA", 1)},
+		relNodeSpec{"MYS", relAgreement("rr3"), enginetest.AttackQ1("MYS", 1)},
+		relNodeSpec{"IDN", relAgreement("none"), enginetest.AttackQ1("IDN", 2)},
 	)
 	env := &relAttackEnv{c: c, ctx: t.Context()}
 	ctx := env.ctx

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -291,50 +290,29 @@ func TestRelFaults(t *testing.T) {
 	})
 }
 
-// relDiskFull runs a node process whose data directory is a small
-// filesystem and streams records into it until the disk is full: the
-// import stops with an error that says so, the node keeps running and
-// answering with only whole acknowledged batches stored and its log says
-// why, and once the filesystem grows, sending the file again completes
-// it with every incident exactly once and an audit log that verifies.
-func relDiskFull(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and starts processes")
-	}
-	small := testfs.Small(t, 150)
-	_, nodeBin := binaries(t)
-	const (
-		total = 60000
-		batch = 500
-	)
-	dir := t.TempDir()
+// relNodeProc is THA's node as a process of the built binary, with the
+// agency client the tests import through and read back with.
+type relNodeProc struct {
+	bin, dir, dataDir, api string
+	node, agency           identity.Files
+	agreement              string
+	records                nodev1connect.RecordServiceClient
+}
+
+// relNewNodeProc prepares (but does not start) THA's node process over
+// dataDir, under an exact agreement.
+func relNewNodeProc(t *testing.T, dataDir string) *relNodeProc {
+	t.Helper()
+	_, bin := binaries(t)
+	n := &relNodeProc{bin: bin, dir: t.TempDir(), dataDir: dataDir, api: freeAddr(t)}
 	p := identitytest.New(t)
-	nodeFiles := p.Files(t, p.Node("THA"))
-	agency := p.Files(t, p.Agency("THA", "rel"))
-	agreementPath := filepath.Join(dir, "THA.hcl")
-	if err := os.WriteFile(agreementPath, []byte(relAgreement("none")), 0o600); err != nil {
+	n.node = p.Files(t, p.Node("THA"))
+	n.agency = p.Files(t, p.Agency("THA", "rel"))
+	n.agreement = filepath.Join(n.dir, "THA.hcl")
+	if err := os.WriteFile(n.agreement, []byte(relAgreement("none")), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	dataPath := filepath.Join(dir, "incidents.jsonl")
-	f, err := os.Create(dataPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := synth.Write(f, synth.Options{
-		Country: "THA", Records: total, Seed: 11,
-		From: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	dataDir := filepath.Join(small, "data")
-	api := freeAddr(t)
-	node := startProc(t, dir, "node", nodeBin, "serve", "--data-dir", dataDir, "--country", "THA",
-		"--api-listen", api, "--cert", nodeFiles.Cert, "--key", nodeFiles.Key, "--ca", nodeFiles.CA,
-		"--agreement", agreementPath, "--log-format", "json")
-	src, err := identity.NewSource(agency, logging.Discard())
+	src, err := identity.NewSource(n.agency, logging.Discard())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -342,63 +320,65 @@ func relDiskFull(t *testing.T) {
 		return id.Role == identity.RoleNode && id.Country == "THA"
 	})
 	t.Cleanup(hc.CloseIdleConnections)
-	records := nodev1connect.NewRecordServiceClient(hc, "https://"+api, connect.WithGRPC())
-	count := func(ctx context.Context) (int, error) {
-		n, token := 0, ""
-		for {
-			res, err := records.ListIncidents(ctx, connect.NewRequest(&nodev1.ListIncidentsRequest{PageSize: 1000, PageToken: token}))
-			if err != nil {
-				return 0, err
-			}
-			n += len(res.Msg.GetIncidents())
-			if token = res.Msg.GetNextPageToken(); token == "" {
-				return n, nil
-			}
+	n.records = nodev1connect.NewRecordServiceClient(hc, "https://"+n.api, connect.WithGRPC())
+	return n
+}
+
+// serve starts `vrs-node serve`.
+func (n *relNodeProc) serve(t *testing.T, name string) *proc {
+	t.Helper()
+	return startProc(t, n.dir, name, n.bin, "serve", "--data-dir", n.dataDir, "--country", "THA",
+		"--api-listen", n.api, "--cert", n.node.Cert, "--key", n.node.Key, "--ca", n.node.CA,
+		"--agreement", n.agreement, "--log-format", "json")
+}
+
+// synthFile writes total synthetic incidents of 2025 as JSON Lines and
+// returns the file's path.
+func (n *relNodeProc) synthFile(t *testing.T, total int, seed int64) string {
+	t.Helper()
+	path := filepath.Join(n.dir, "incidents.jsonl")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := synth.Write(f, synth.Options{
+		Country: "THA", Records: total, Seed: seed,
+		From: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// importArgs are the arguments of `vrs-node import --api addr` of file.
+func (n *relNodeProc) importArgs(addr, file string, batch int) []string {
+	return []string{"import", "--api", addr, "--cert", n.agency.Cert, "--key", n.agency.Key, "--ca", n.agency.CA,
+		"--batch", fmt.Sprint(batch), "--log-format", "json", file}
+}
+
+// count returns the number of incidents the node holds, read page by page.
+func (n *relNodeProc) count(ctx context.Context) (int, error) {
+	total, token := 0, ""
+	for {
+		res, err := n.records.ListIncidents(ctx, connect.NewRequest(&nodev1.ListIncidentsRequest{PageSize: 1000, PageToken: token}))
+		if err != nil {
+			return 0, err
+		}
+		total += len(res.Msg.GetIncidents())
+		if token = res.Msg.GetNextPageToken(); token == "" {
+			return total, nil
 		}
 	}
-	ctx := t.Context()
-	relWaitFor(t, ctx, "the node API", func() error { _, err := count(ctx); return err })
-	importArgs := []string{"import", "--api", api, "--cert", agency.Cert, "--key", agency.Key, "--ca", agency.CA,
-		"--batch", fmt.Sprint(batch), "--log-format", "json", dataPath}
+}
 
-	imp := startProc(t, dir, "import-1", nodeBin, importArgs...)
-	impErr := <-imp.done
-	imp.done <- impErr
-	if impErr == nil {
-		t.Fatalf("the import of %d incidents into a %d MB filesystem succeeded; the test needs it to fill the disk", total, 150)
-	}
-	said := tail(imp.log)
-	if !strings.Contains(said, "disk is full") {
-		t.Errorf("the import failed without saying the node's disk is full:\n%s", said)
-	}
-	t.Logf("the import stopped: %s", relLastLine(said))
-	select {
-	case err := <-node.done:
-		node.done <- err
-		t.Fatalf("the node exited on a full disk (%v):\n%s", err, tail(node.log))
-	default:
-	}
-	stored, err := count(ctx)
-	if err != nil {
-		t.Fatalf("the node does not answer on a full disk: %v", err)
-	}
-	if stored == 0 || stored%batch != 0 || stored >= total {
-		t.Fatalf("on a full disk the node holds %d incidents: want whole batches of %d, fewer than %d", stored, batch, total)
-	}
-	if l := tail(node.log); !strings.Contains(l, "disk full") {
-		t.Errorf("the node's log does not say why it refuses writes:\n%s", l)
-	}
-	t.Logf("the node kept %d incidents in whole batches and stayed up", stored)
-
-	// The operator makes room; the agency sends the file again.
-	testfs.Grow(t, small, 2048)
-	runCmd(t, nodeBin, importArgs...)
-	if n, err := count(ctx); err != nil || n != total {
-		t.Fatalf("after the disk grew and the file was sent again the node holds %d incidents (%v), want %d", n, err, total)
-	}
-	node.stop(t)
-	if out := runCmd(t, nodeBin, "audit", "verify", "--data-dir", dataDir); !strings.Contains(strings.ToLower(out), "ok") {
-		t.Errorf("audit verify after the full disk: %s", out)
+// verifyAudit runs `vrs-node audit verify` on the stopped node's data.
+func (n *relNodeProc) verifyAudit(t *testing.T, after string) {
+	t.Helper()
+	if out := runCmd(t, n.bin, "audit", "verify", "--data-dir", n.dataDir); !strings.Contains(strings.ToLower(out), "ok") {
+		t.Errorf("audit verify after %s: %s", after, out)
 	}
 }
 
@@ -410,80 +390,29 @@ func relKillDuringImport(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and starts processes")
 	}
-	_, nodeBin := binaries(t)
 	const (
 		total = 6000
 		batch = 50
 	)
-	dir := t.TempDir()
-	p := identitytest.New(t)
-	nodeFiles := p.Files(t, p.Node("THA"))
-	agency := p.Files(t, p.Agency("THA", "rel"))
-	agreementPath := filepath.Join(dir, "THA.hcl")
-	if err := os.WriteFile(agreementPath, []byte(relAgreement("none")), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var data bytes.Buffer
-	if err := synth.Write(&data, synth.Options{
-		Country: "THA", Records: total, Seed: 7,
-		From: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC), To: time.Date(2025, 12, 31, 0, 0, 0, 0, time.UTC),
-	}); err != nil {
-		t.Fatal(err)
-	}
-	dataPath := filepath.Join(dir, "incidents.jsonl")
-	if err := os.WriteFile(dataPath, data.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dataDir := filepath.Join(dir, "data")
-	api := freeAddr(t)
-	serve := func(name string) *proc {
-		return startProc(t, dir, name, nodeBin, "serve", "--data-dir", dataDir, "--country", "THA",
-			"--api-listen", api, "--cert", nodeFiles.Cert, "--key", nodeFiles.Key, "--ca", nodeFiles.CA,
-			"--agreement", agreementPath, "--log-format", "json")
-	}
-	src, err := identity.NewSource(agency, logging.Discard())
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := src.HTTPClient(func(id identity.ID) bool {
-		return id.Role == identity.RoleNode && id.Country == "THA"
-	})
-	t.Cleanup(hc.CloseIdleConnections)
-	records := nodev1connect.NewRecordServiceClient(hc, "https://"+api, connect.WithGRPC())
-	count := func(ctx context.Context) (int, error) {
-		n, token := 0, ""
-		for {
-			res, err := records.ListIncidents(ctx, connect.NewRequest(&nodev1.ListIncidentsRequest{PageSize: 1000, PageToken: token}))
-			if err != nil {
-				return 0, err
-			}
-			n += len(res.Msg.GetIncidents())
-			if token = res.Msg.GetNextPageToken(); token == "" {
-				return n, nil
-			}
-		}
-	}
+	n := relNewNodeProc(t, filepath.Join(t.TempDir(), "data"))
+	dataPath := n.synthFile(t, total, 7)
 	ctx := t.Context()
-	importArgs := func(addr string) []string {
-		return []string{"import", "--api", addr, "--cert", agency.Cert, "--key", agency.Key, "--ca", agency.CA,
-			"--batch", fmt.Sprint(batch), "--log-format", "json", dataPath}
-	}
 
-	node := serve("node-1")
-	relWaitFor(t, ctx, "the node API", func() error { _, err := count(ctx); return err })
+	node := n.serve(t, "node-1")
+	relWaitFor(t, ctx, "the node API", func() error { _, err := n.count(ctx); return err })
 	// The first import goes through a slow link, so that the kill lands
 	// while batches are still arriving.
-	slow := relStartProxy(t, api)
+	slow := relStartProxy(t, n.api)
 	slow.Delay(10 * time.Millisecond)
-	imp := startProc(t, dir, "import-1", nodeBin, importArgs(slow.Addr())...)
+	imp := startProc(t, n.dir, "import-1", n.bin, n.importArgs(slow.Addr(), dataPath, batch)...)
 	var before int
 	relWaitFor(t, ctx, "the first batches to land", func() error {
-		n, err := count(ctx)
+		c, err := n.count(ctx)
 		if err != nil {
 			return err
 		}
-		if before = n; n < 5*batch {
-			return fmt.Errorf("%d incidents", n)
+		if before = c; c < 5*batch {
+			return fmt.Errorf("%d incidents", c)
 		}
 		return nil
 	})
@@ -500,9 +429,9 @@ func relKillDuringImport(t *testing.T) {
 	}
 	t.Logf("killed the node with %d+ incidents stored; the import said: %s", before, relLastLine(tail(imp.log)))
 
-	node = serve("node-2")
-	relWaitFor(t, ctx, "the restarted node API", func() error { _, err := count(ctx); return err })
-	after, err := count(ctx)
+	node = n.serve(t, "node-2")
+	relWaitFor(t, ctx, "the restarted node API", func() error { _, err := n.count(ctx); return err })
+	after, err := n.count(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -510,14 +439,73 @@ func relKillDuringImport(t *testing.T) {
 		t.Fatalf("after the crash the node holds %d incidents: want whole batches of %d, at least the %d seen before", after, batch, before)
 	}
 	t.Logf("the restarted node holds %d incidents, all in whole batches", after)
-	runCmd(t, nodeBin, importArgs(api)...)
-	if n, err := count(ctx); err != nil || n != total {
-		t.Fatalf("after sending the file again the node holds %d incidents (%v), want %d", n, err, total)
+	runCmd(t, n.bin, n.importArgs(n.api, dataPath, batch)...)
+	if c, err := n.count(ctx); err != nil || c != total {
+		t.Fatalf("after sending the file again the node holds %d incidents (%v), want %d", c, err, total)
 	}
 	node.stop(t)
-	if out := runCmd(t, nodeBin, "audit", "verify", "--data-dir", dataDir); !strings.Contains(strings.ToLower(out), "ok") {
-		t.Errorf("audit verify after the crash: %s", out)
+	n.verifyAudit(t, "the crash")
+}
+
+// relDiskFull runs a node process whose data directory is a small
+// filesystem and streams records into it until the disk is full: the
+// import stops with an error that says so, the node keeps running and
+// answering with only whole acknowledged batches stored and its log says
+// why, and once the filesystem grows, sending the file again completes
+// it with every incident exactly once and an audit log that verifies.
+func relDiskFull(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts processes")
 	}
+	const (
+		sizeMB = 150
+		total  = 60000
+		batch  = 500
+	)
+	small := testfs.Small(t, sizeMB)
+	n := relNewNodeProc(t, filepath.Join(small, "data"))
+	dataPath := n.synthFile(t, total, 11)
+	ctx := t.Context()
+	node := n.serve(t, "node")
+	relWaitFor(t, ctx, "the node API", func() error { _, err := n.count(ctx); return err })
+
+	imp := startProc(t, n.dir, "import-1", n.bin, n.importArgs(n.api, dataPath, batch)...)
+	impErr := <-imp.done
+	imp.done <- impErr
+	if impErr == nil {
+		t.Fatalf("the import of %d incidents into a %d MB filesystem succeeded; the test needs it to fill the disk", total, sizeMB)
+	}
+	said := tail(imp.log)
+	if !strings.Contains(said, "disk is full") {
+		t.Errorf("the import failed without saying the node's disk is full:\n%s", said)
+	}
+	t.Logf("the import stopped: %s", relLastLine(said))
+	select {
+	case err := <-node.done:
+		node.done <- err
+		t.Fatalf("the node exited on a full disk (%v):\n%s", err, tail(node.log))
+	default:
+	}
+	stored, err := n.count(ctx)
+	if err != nil {
+		t.Fatalf("the node does not answer on a full disk: %v", err)
+	}
+	if stored == 0 || stored%batch != 0 || stored >= total {
+		t.Fatalf("on a full disk the node holds %d incidents: want whole batches of %d, fewer than %d", stored, batch, total)
+	}
+	if l := tail(node.log); !strings.Contains(l, "disk full") {
+		t.Errorf("the node's log does not say why it refuses writes:\n%s", l)
+	}
+	t.Logf("the node kept %d incidents in whole batches and stayed up", stored)
+
+	// The operator makes room; the agency sends the file again.
+	testfs.Grow(t, small, 2048)
+	runCmd(t, n.bin, n.importArgs(n.api, dataPath, batch)...)
+	if c, err := n.count(ctx); err != nil || c != total {
+		t.Fatalf("after the disk grew and the file was sent again the node holds %d incidents (%v), want %d", c, err, total)
+	}
+	node.stop(t)
+	n.verifyAudit(t, "the full disk")
 }
 
 // relLastLine returns the last non-empty line of s.

@@ -6,41 +6,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vrs-federation/vrs/node/engine/enginetest"
 	federationv1 "github.com/vrs-federation/vrs/proto/vrs/federation/v1"
 	nodev1 "github.com/vrs-federation/vrs/proto/vrs/node/v1"
 	queryv1 "github.com/vrs-federation/vrs/proto/vrs/query/v1"
-	recordv1 "github.com/vrs-federation/vrs/proto/vrs/record/v1"
 )
-
-// q1Incidents are incidents per month and transport mode in Q1 2025: with
-// min_cell 5, March LAND (3) and March AIR (2) are suppressed.
-func q1Incidents() []*recordv1.Incident {
-	counts := []struct {
-		month string
-		mode  recordv1.TransportMode
-		n     int
-	}{
-		{"2025-01", recordv1.TransportMode_TRANSPORT_MODE_SEA, 7},
-		{"2025-01", recordv1.TransportMode_TRANSPORT_MODE_LAND, 6},
-		{"2025-02", recordv1.TransportMode_TRANSPORT_MODE_SEA, 5},
-		{"2025-02", recordv1.TransportMode_TRANSPORT_MODE_LAND, 5},
-		{"2025-03", recordv1.TransportMode_TRANSPORT_MODE_SEA, 6},
-		{"2025-03", recordv1.TransportMode_TRANSPORT_MODE_LAND, 3},
-		{"2025-03", recordv1.TransportMode_TRANSPORT_MODE_AIR, 2},
-	}
-	var out []*recordv1.Incident
-	for _, c := range counts {
-		for i := range c.n {
-			out = append(out, &recordv1.Incident{
-				NationalRef:   fmt.Sprintf("CANARY-REF-%s-%s-%d", c.month, c.mode, i),
-				DetectedOn:    fmt.Sprintf("%s-%02d", c.month, 1+i),
-				TransportMode: c.mode,
-				Migrants:      []*recordv1.Person{{Citizenship: "MMR"}},
-			})
-		}
-	}
-	return out
-}
 
 func guardAgreement(rounding string) string {
 	return fmt.Sprintf(`agreement "cau-regional" {
@@ -77,7 +47,7 @@ func landStatus(t *testing.T, cells []*queryv1.Cell) queryv1.CellStatus {
 // from the audit log. Under RR3 the guard is not applied.
 func TestDifferencingGuard(t *testing.T) {
 	f := newFixture(t)
-	a, _ := f.answerer(t.Context(), t.Fatalf, guardAgreement("none"), q1Incidents())
+	a, _ := f.answerer(t.Context(), t.Fatalf, guardAgreement("none"), enginetest.AttackQ1("THA", 1))
 	ask := func(a *Answerer, id string, q *queryv1.AggregateQuery) []*queryv1.Cell {
 		t.Helper()
 		ans, err := a.Answer(t.Context(), hub, &federationv1.Task{TaskId: id, Query: &federationv1.Task_Aggregate{Aggregate: q}})
@@ -102,7 +72,7 @@ func TestDifferencingGuard(t *testing.T) {
 	}
 
 	// A restart: a new answerer over the same audit log.
-	a2, _ := f.answerer(t.Context(), t.Fatalf, guardAgreement("none"), q1Incidents())
+	a2, _ := f.answerer(t.Context(), t.Fatalf, guardAgreement("none"), enginetest.AttackQ1("THA", 1))
 	cells := ask(a2, "jan-feb", janFeb)
 	if got := landStatus(t, cells); got != queryv1.CellStatus_CELL_STATUS_SUPPRESSED_SECONDARY {
 		t.Errorf("after restart: Jan-Feb LAND %v, want SUPPRESSED_SECONDARY", got)
@@ -114,7 +84,7 @@ func TestDifferencingGuard(t *testing.T) {
 	}
 
 	rr3 := newFixture(t)
-	r, _ := rr3.answerer(t.Context(), t.Fatalf, guardAgreement("rr3"), q1Incidents())
+	r, _ := rr3.answerer(t.Context(), t.Fatalf, guardAgreement("rr3"), enginetest.AttackQ1("THA", 1))
 	for i, q := range []*queryv1.AggregateQuery{byMode("2025-01-01", "2025-03-31"), janFeb} {
 		ans, err := r.Answer(t.Context(), hub, &federationv1.Task{TaskId: fmt.Sprint("rr3-", i), Query: &federationv1.Task_Aggregate{Aggregate: q}})
 		if err != nil {

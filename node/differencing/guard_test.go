@@ -15,37 +15,18 @@ import (
 	recordv1 "github.com/vrs-federation/vrs/proto/vrs/record/v1"
 )
 
-// attackEngine holds the attack suite's data: incidents per month and
-// transport mode in Q1 2025. With min_cell 5, March LAND (3) and March AIR
-// (2) are suppressed.
-func attackEngine(t *testing.T) *engine.Engine {
+// attackEngine holds enginetest.AttackQ1's incidents (with min_cell 5,
+// March LAND (3) and March AIR (2) are suppressed), changed by edit
+// before they are added.
+func attackEngine(t *testing.T, edit ...func(*recordv1.Incident)) *engine.Engine {
 	t.Helper()
 	e := engine.New()
-	counts := []struct {
-		month string
-		mode  recordv1.TransportMode
-		n     int
-	}{
-		{"2025-01", recordv1.TransportMode_TRANSPORT_MODE_SEA, 7},
-		{"2025-01", recordv1.TransportMode_TRANSPORT_MODE_LAND, 6},
-		{"2025-02", recordv1.TransportMode_TRANSPORT_MODE_SEA, 5},
-		{"2025-02", recordv1.TransportMode_TRANSPORT_MODE_LAND, 5},
-		{"2025-03", recordv1.TransportMode_TRANSPORT_MODE_SEA, 6},
-		{"2025-03", recordv1.TransportMode_TRANSPORT_MODE_LAND, 3},
-		{"2025-03", recordv1.TransportMode_TRANSPORT_MODE_AIR, 2},
-	}
-	for _, c := range counts {
-		for i := range c.n {
-			err := e.Add(&recordv1.Incident{
-				NationalRef:   fmt.Sprintf("REF-%s-%s-%d", c.month, c.mode, i),
-				DetectedOn:    fmt.Sprintf("%s-%02d", c.month, 1+i),
-				DetectedAt:    &recordv1.Place{Country: "THA"},
-				TransportMode: c.mode,
-				Migrants:      []*recordv1.Person{{Citizenship: "MMR"}},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+	for _, inc := range enginetest.AttackQ1("THA", 1) {
+		for _, f := range edit {
+			f(inc)
+		}
+		if err := e.Add(inc); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return e
@@ -367,21 +348,14 @@ func rank(rows [][]*big.Rat) int {
 // tells apart. Q1 LAND minus January LAND minus February LAND still gives
 // it, so February LAND is withheld.
 func TestGuardProtectsCellsNeverAsked(t *testing.T) {
-	e := attackEngine(t)
-	for i, origin := range []string{"AFG", "BGD", "MMR"} {
-		// Move March LAND's incidents to three origins.
-		err := e.Add(&recordv1.Incident{
-			NationalRef:   fmt.Sprintf("REF-2025-03-%s-%d", recordv1.TransportMode_TRANSPORT_MODE_LAND, i),
-			DetectedOn:    fmt.Sprintf("2025-03-%02d", 1+i),
-			DetectedAt:    &recordv1.Place{Country: "THA"},
-			TransportMode: recordv1.TransportMode_TRANSPORT_MODE_LAND,
-			Route:         &recordv1.Route{Origin: origin},
-			Migrants:      []*recordv1.Person{{Citizenship: "MMR"}},
-		})
-		if err != nil {
-			t.Fatal(err)
+	origins := []string{"AFG", "BGD", "MMR"}
+	n := 0
+	e := attackEngine(t, func(inc *recordv1.Incident) {
+		if inc.GetDetectedOn() >= "2025-03" && inc.GetTransportMode() == recordv1.TransportMode_TRANSPORT_MODE_LAND {
+			inc.Route.Origin = origins[n%len(origins)]
+			n++
 		}
-	}
+	})
 	land := &queryv1.Filter{Dimension: "transport_mode", Values: []string{"LAND"}}
 	g := New(e)
 	answer(t, e, g, months("2025-01", "2025-03", []string{"route.origin"}))
