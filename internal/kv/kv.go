@@ -47,6 +47,16 @@ type Options struct {
 	// loads that call Sync at their own commit points; a server that
 	// acknowledges writes to clients keeps it false.
 	UnsyncedWrites bool
+	// ValueThreshold is the size in bytes from which a value is kept in
+	// Badger's value log, the LSM tree holding only its key and a pointer
+	// to it; smaller values stay in the tree. 0 keeps every value in the
+	// tree (Badger's largest threshold, 1 MB). Large values in the tree
+	// are copied into memtables, compressed into level-0 tables and
+	// compressed again by every compaction; in the value log they are
+	// written once, but not compressed (only tables are): a caller that
+	// sets it compresses its large values itself. The space of replaced
+	// and deleted values in the value log comes back through RunGC.
+	ValueThreshold int
 	// MinFreeMB is the free space (in MB) the filesystem holding Dir must
 	// keep: below it writes fail with ErrDiskFull instead of being
 	// attempted. Badger writes its logs and tables through memory maps,
@@ -93,8 +103,10 @@ func Open(o Options) (*DB, error) {
 	bo := badger.DefaultOptions(o.Dir).
 		WithInMemory(o.InMemory).
 		WithSyncWrites(!o.InMemory && !o.UnsyncedWrites).
+		// Not WithLoggingLevel: it replaces the logger with Badger's own,
+		// which writes to standard error. hclog's level filters instead
+		// (logging.Badger sends Badger's info lines to debug).
 		WithLogger(logging.Badger{L: log}).
-		WithLoggingLevel(badger.WARNING).
 		WithCompression(options.ZSTD).
 		WithZSTDCompressionLevel(1).
 		WithBlockCacheSize(def(o.BlockCacheMB, 32) * mb).
@@ -106,6 +118,9 @@ func Open(o Options) (*DB, error) {
 		WithNumCompactors(2).
 		WithValueLogFileSize(256 * mb).
 		WithMetricsEnabled(false)
+	if o.ValueThreshold > 0 {
+		bo = bo.WithValueThreshold(int64(o.ValueThreshold))
+	}
 	if o.InMemory {
 		bo = bo.WithDir("").WithValueDir("")
 	}
@@ -136,7 +151,10 @@ func (d *DB) Close() error { return d.db.Close() }
 // its own after a crash: a later log could survive while an earlier one is
 // lost. So Sync also fsyncs every write-ahead log and value-log file in the
 // directory, and the directory itself (new files' entries). Tables (.sst)
-// are synced by Badger when they are written.
+// are synced by Badger when they are written. The value log lives in the
+// same directory (Badger's ValueDir is Dir), so values kept there (see
+// ValueThreshold) are covered too, including a value-log file that
+// filled up and was replaced by a new one since the last Sync.
 func (d *DB) Sync() error {
 	if d.synced {
 		return nil

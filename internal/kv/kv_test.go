@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -138,6 +140,8 @@ func TestSync(t *testing.T) {
 		// rotate through two, so
 		// Sync meets logs of memtables waiting to be flushed.
 		{"unsynced small memtables", Options{UnsyncedWrites: true, MemTableMB: 8}, 600},
+		// The values in the value log, the tree holding pointers to them.
+		{"unsynced value log", Options{UnsyncedWrites: true, ValueThreshold: 1024}, 600},
 		{"in memory", Options{InMemory: true, UnsyncedWrites: true}, 50},
 	}
 	for _, tt := range tests {
@@ -200,6 +204,79 @@ func TestSync(t *testing.T) {
 			}
 			if v, err := db.Get([]byte("last")); err != nil || string(v) != "1" {
 				t.Fatalf("last: %q, %v", v, err)
+			}
+		})
+	}
+}
+
+// TestValueThreshold checks where values go: with a threshold, values of
+// at least that size are in the value log (.vlog files), and read back
+// the same, after a reopen too; without one, they stay in the tree.
+func TestValueThreshold(t *testing.T) {
+	tests := []struct {
+		name      string
+		threshold int
+		inLog     bool
+	}{
+		{"default", 0, false},
+		{"256 bytes", 256, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := Options{Dir: t.TempDir(), ValueThreshold: tt.threshold, UnsyncedWrites: true}
+			db, err := Open(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 2000
+			val := func(i int) []byte { return bytes.Repeat(fmt.Appendf(nil, "%04d", i), 100) } // 400 bytes
+			b := db.NewBatch()
+			for i := range n {
+				if err := b.Put(fmt.Appendf(nil, "k/%05d", i), val(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Put([]byte("small"), []byte("s")); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var vlog int64
+			ents, err := os.ReadDir(o.Dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range ents {
+				if filepath.Ext(e.Name()) == ".vlog" {
+					info, err := e.Info()
+					if err != nil {
+						t.Fatal(err)
+					}
+					vlog += info.Size()
+				}
+			}
+			if got := vlog >= n*400; got != tt.inLog {
+				t.Fatalf("value log holds %d bytes for %d values of 400 bytes; in the log: %v, want %v", vlog, n, got, tt.inLog)
+			}
+			db, err = Open(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			for _, i := range []int{0, 1234, n - 1} {
+				if v, err := db.Get(fmt.Appendf(nil, "k/%05d", i)); err != nil || !bytes.Equal(v, val(i)) {
+					t.Fatalf("k/%05d after reopen: %v", i, err)
+				}
+			}
+			if v, err := db.Get([]byte("small")); err != nil || string(v) != "s" {
+				t.Fatalf("small after reopen: %q %v", v, err)
 			}
 		})
 	}
