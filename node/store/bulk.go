@@ -264,9 +264,9 @@ const (
 type staged struct {
 	inc     *recordv1.Incident
 	action  action
-	oldRaw  []byte             // the stored value before, for the undo log
+	oldRaw  []byte             // the stored value before (as stored), for the undo log
 	old     *recordv1.Incident // decoded oldRaw
-	encoded []byte             // the new stored value
+	encoded []byte             // the new stored value (packed)
 }
 
 // validateParallel is validate.Batch spread over the CPUs.
@@ -320,7 +320,7 @@ func (s *Store) stage(ctx context.Context, incs []*recordv1.Incident, now *times
 					return err
 				}
 			}
-			if err := stageOne(tx, empty, &items[i], incs[i], now); err != nil {
+			if err := stageOne(s.codec, tx, empty, &items[i], incs[i], now); err != nil {
 				return err
 			}
 		}
@@ -332,7 +332,7 @@ func (s *Store) stage(ctx context.Context, incs []*recordv1.Incident, now *times
 	return items, nil
 }
 
-func stageOne(tx kv.Txn, empty bool, it *staged, inc *recordv1.Incident, now *timestamppb.Timestamp) error {
+func stageOne(c *codec, tx kv.Txn, empty bool, it *staged, inc *recordv1.Incident, now *timestamppb.Timestamp) error {
 	it.inc = inc
 	var prev []byte
 	err := kv.ErrNotFound
@@ -343,7 +343,7 @@ func stageOne(tx kv.Txn, empty bool, it *staged, inc *recordv1.Incident, now *ti
 	if err != nil && !errors.Is(err, kv.ErrNotFound) {
 		return err
 	}
-	w, err := plan(inc, prev, exists, now)
+	w, err := c.plan(inc, prev, exists, now)
 	if err != nil {
 		return err
 	}
@@ -472,33 +472,34 @@ func (s *Store) recover() error {
 		return tx.Scan(prefix, nil, func(_, v []byte) (bool, error) {
 			return true, decodeUndo(v, func(e undoEntry) error {
 				key := recKey(e.ref)
-				var curDate string
-				if cur, err := tx.Get(key); err == nil {
-					var si nodev1.StoredIncident
-					if err := proto.Unmarshal(cur, &si); err != nil {
-						return fmt.Errorf("decode stored incident: %w", err)
+				// The record is the one before the load (oldDate) or the
+				// load's own (newDate): nothing else writes while the
+				// marker is there. It is not read then: after a machine
+				// crash the load's record may point into the value log at
+				// bytes that never reached the disk, and Badger logs such
+				// a read with its key, a national_ref. Entries of older
+				// versions carry no new date; their records are in the
+				// tree and are read.
+				curDate := e.newDate
+				if curDate == "" {
+					var err error
+					if curDate, err = s.currentDate(tx, key); err != nil {
+						return err
 					}
-					curDate = si.GetIncident().GetDetectedOn()
-				} else if !errors.Is(err, kv.ErrNotFound) {
-					return err
 				}
 				var oldDate string
 				if e.old != nil {
 					var si nodev1.StoredIncident
-					if err := proto.Unmarshal(e.old, &si); err != nil {
-						return fmt.Errorf("decode undo entry: %w", err)
+					if err := s.codec.unmarshal(e.old, &si); err != nil {
+						return fmt.Errorf("undo entry: %w", err)
 					}
 					oldDate = si.GetIncident().GetDetectedOn()
 				}
+				// With the new date, this also removes a new index entry
+				// that is on disk without its record (an unsynced load
+				// cut by a machine crash).
 				if curDate != "" && curDate != oldDate {
 					if err := b.Delete(dateKey(curDate, e.ref)); err != nil {
-						return err
-					}
-				}
-				// The new index entry may be on disk without its record
-				// (an unsynced load cut by a machine crash).
-				if e.newDate != "" && e.newDate != oldDate && e.newDate != curDate {
-					if err := b.Delete(dateKey(e.newDate, e.ref)); err != nil {
 						return err
 					}
 				}
@@ -536,6 +537,23 @@ func (s *Store) recover() error {
 	}
 	s.log.Warn("rolled back an unfinished import", "restored", restored, "removed", removed)
 	return s.deleteUndoErr()
+}
+
+// currentDate is the detected_on of the record under key, "" when there
+// is none.
+func (s *Store) currentDate(tx kv.Txn, key []byte) (string, error) {
+	cur, err := tx.Get(key)
+	if errors.Is(err, kv.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	var si nodev1.StoredIncident
+	if err := s.codec.unmarshal(cur, &si); err != nil {
+		return "", err
+	}
+	return si.GetIncident().GetDetectedOn(), nil
 }
 
 // deleteUndo deletes every undo log; failures only leave garbage that the

@@ -4,7 +4,7 @@
 //
 // Layout:
 //
-//	rec/i/<national_ref>              StoredIncident, deterministic binary protobuf
+//	rec/i/<national_ref>              StoredIncident, deterministic binary protobuf, zstd-compressed (encoding.go)
 //	rec/d/<detected_on><national_ref> empty: the index behind List's date filters
 //	rec/m/count                       number of incidents, big-endian uint64
 //	rec/m/import                      marker of a bulk load in progress (see BulkLoad)
@@ -112,9 +112,10 @@ type Config struct {
 
 // Store is the node's record store.
 type Store struct {
-	db  *kv.DB
-	log hclog.Logger
-	now func() time.Time
+	db    *kv.DB
+	log   hclog.Logger
+	now   func() time.Time
+	codec *codec // packs and unpacks stored values
 
 	mu        sync.Mutex // serialises writes and observer calls
 	observers []Observer
@@ -133,7 +134,11 @@ func New(c Config) (*Store, error) {
 	if c.DB == nil {
 		return nil, errors.New("store: no db")
 	}
-	s := &Store{db: c.DB, log: c.Logger, now: c.Now, chunk: bulkChunk}
+	cd, err := newCodec()
+	if err != nil {
+		return nil, fmt.Errorf("open record store: %w", err)
+	}
+	s := &Store{db: c.DB, log: c.Logger, now: c.Now, codec: cd, chunk: bulkChunk}
 	if s.log == nil {
 		s.log = logging.Discard()
 	}
@@ -232,7 +237,7 @@ func (s *Store) Upsert(ctx context.Context, incs []*recordv1.Incident) (UpsertRe
 			if err != nil && !errors.Is(err, kv.ErrNotFound) {
 				return err
 			}
-			w, err := plan(inc, prev, exists, now)
+			w, err := s.codec.plan(inc, prev, exists, now)
 			if err != nil {
 				return err
 			}
@@ -314,8 +319,8 @@ func (s *Store) Get(ctx context.Context, nationalRef string) (*nodev1.StoredInci
 		return nil, fmt.Errorf("get incident: %w", err)
 	}
 	var si nodev1.StoredIncident
-	if err := proto.Unmarshal(data, &si); err != nil {
-		return nil, fmt.Errorf("decode stored incident: %w", err)
+	if err := s.codec.unmarshal(data, &si); err != nil {
+		return nil, err
 	}
 	return &si, nil
 }
@@ -343,8 +348,8 @@ func (s *Store) Delete(ctx context.Context, nationalRef string) (bool, error) {
 			return err
 		}
 		var si nodev1.StoredIncident
-		if err := proto.Unmarshal(prev, &si); err != nil {
-			return fmt.Errorf("decode stored incident: %w", err)
+		if err := s.codec.unmarshal(prev, &si); err != nil {
+			return err
 		}
 		if err := tx.Delete(key); err != nil {
 			return err
@@ -376,8 +381,8 @@ func (s *Store) Scan(fn func(*recordv1.Incident) error) error {
 	return s.db.View(func(tx kv.Txn) error {
 		return tx.Scan(recPrefix, nil, func(_, v []byte) (bool, error) {
 			var si nodev1.StoredIncident
-			if err := proto.Unmarshal(v, &si); err != nil {
-				return false, fmt.Errorf("decode stored incident: %w", err)
+			if err := s.codec.unmarshal(v, &si); err != nil {
+				return false, err
 			}
 			inc := si.GetIncident()
 			if inc == nil {
@@ -418,8 +423,8 @@ func (s *Store) List(ctx context.Context, o ListOptions) ([]*nodev1.StoredIncide
 	var page []*nodev1.StoredIncident
 	keep := func(v []byte) (bool, error) {
 		var si nodev1.StoredIncident
-		if err := proto.Unmarshal(v, &si); err != nil {
-			return false, fmt.Errorf("decode stored incident: %w", err)
+		if err := s.codec.unmarshal(v, &si); err != nil {
+			return false, err
 		}
 		if o.TransportMode != 0 && si.GetIncident().GetTransportMode() != o.TransportMode {
 			return true, nil
@@ -546,10 +551,19 @@ var ErrLocked = errors.New("the store is in use by another process (is the node 
 // DBDir is where a node keeps its Badger files inside its data directory.
 func DBDir(dataDir string) string { return filepath.Join(dataDir, "db") }
 
+// recordValueThreshold is kv.Options.ValueThreshold of a node's store:
+// records (compressed: about 670 bytes on average for the heavy synthetic
+// incidents of internal/synth) go to Badger's value log, which writes them
+// once, instead of being copied through memtables and recompressed by
+// every compaction of the LSM tree; keys, index entries, counters, secrets
+// and small records stay in the tree. Audit entries above it go to the
+// value log too, uncompressed.
+const recordValueThreshold = 256
+
 // OpenDataDir opens the key-value store of a node data directory, every
 // commit synced. It returns ErrLocked when a running node holds it.
 func OpenDataDir(dataDir string, log hclog.Logger) (*kv.DB, error) {
-	return openDataDir(kv.Options{Dir: DBDir(dataDir), Logger: log})
+	return openDataDir(kv.Options{Dir: DBDir(dataDir), Logger: log, ValueThreshold: recordValueThreshold})
 }
 
 // OpenDataDirBulk is OpenDataDir for the offline importer: commits are not
@@ -562,7 +576,7 @@ func OpenDataDir(dataDir string, log hclog.Logger) (*kv.DB, error) {
 // it does not fit, so a node started after an import with larger memtables
 // was cut off could not open its store.
 func OpenDataDirBulk(dataDir string, log hclog.Logger) (*kv.DB, error) {
-	return openDataDir(kv.Options{Dir: DBDir(dataDir), Logger: log, UnsyncedWrites: true})
+	return openDataDir(kv.Options{Dir: DBDir(dataDir), Logger: log, UnsyncedWrites: true, ValueThreshold: recordValueThreshold})
 }
 
 func openDataDir(o kv.Options) (*kv.DB, error) {

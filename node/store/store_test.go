@@ -3,9 +3,11 @@ package store
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -42,9 +44,10 @@ func (c *clock) Advance(d time.Duration) {
 
 func newClock() *clock { return &clock{t: time.Date(2026, 6, 1, 10, 0, 0, 0, time.UTC)} }
 
+// openDB opens a DB in dir as OpenDataDir does (records in the value log).
 func openDB(t testing.TB, dir string) *kv.DB {
 	t.Helper()
-	db, err := kv.Open(kv.Options{Dir: dir, Logger: logging.Discard()})
+	db, err := kv.Open(kv.Options{Dir: dir, Logger: logging.Discard(), ValueThreshold: recordValueThreshold})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +191,17 @@ func TestAtomicBatch(t *testing.T) {
 }
 
 func TestBatchTooLarge(t *testing.T) {
-	s, _ := openStore(t, t.TempDir(), newClock())
+	// Values in the tree, not the value log: a transaction holds only the
+	// pointers of the value log's, so it never gets too big with them.
+	db, err := kv.Open(kv.Options{Dir: t.TempDir(), Logger: logging.Discard()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = db.Close() })
+	s, err := New(Config{DB: db, Now: newClock().Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	incs := make([]*recordv1.Incident, MaxBatch+1)
 	for i := range incs {
 		incs[i] = incident(fmt.Sprintf("R%05d", i), "2026-01-02")
@@ -196,12 +209,19 @@ func TestBatchTooLarge(t *testing.T) {
 	if _, err := s.Upsert(t.Context(), incs); !errors.Is(err, ErrBatchTooLarge) {
 		t.Fatalf("got %v, want ErrBatchTooLarge", err)
 	}
-	// Within the count limit but beyond one Badger transaction.
-	incs = incs[:700]
+	// Within the count limit but beyond one Badger transaction. The notes
+	// are random so that compressing the stored values does not shrink
+	// them: 9,000 base64 characters keep about 6,750 bytes.
+	incs = incs[:1000]
+	r := rand.New(rand.NewPCG(1, 2))
 	for _, inc := range incs {
-		inc.Notes = strings.Repeat("n", 9000) // 6.3 MB
+		noise := make([]byte, 6750)
+		for i := range noise {
+			noise[i] = byte(r.Uint32())
+		}
+		inc.Notes = base64.StdEncoding.EncodeToString(noise) // 1000 × 6.75 KB
 	}
-	_, err := s.Upsert(t.Context(), incs)
+	_, err = s.Upsert(t.Context(), incs)
 	if !errors.Is(err, ErrBatchTooLarge) || !errors.Is(err, kv.ErrTooBig) {
 		t.Fatalf("got %v, want ErrBatchTooLarge and kv.ErrTooBig", err)
 	}
