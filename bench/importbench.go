@@ -6,12 +6,8 @@ import (
 	"os"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
-
 	"github.com/vrs-federation/vrs/internal/logging"
 	"github.com/vrs-federation/vrs/node/store"
-	nodev1 "github.com/vrs-federation/vrs/proto/vrs/node/v1"
 	recordv1 "github.com/vrs-federation/vrs/proto/vrs/record/v1"
 )
 
@@ -30,9 +26,9 @@ type importResult struct {
 // directory under tmp opened as vrs-node import opens it
 // (store.OpenDataDirBulk): once through store.BulkLoad in batches of batch
 // incidents (the offline importer's path), once as a raw kv.Batch of the
-// same records already serialised (the store's ceiling: no validation, no
-// classification, no undo log, no date index, no encoding in the timed
-// part). Only the writes and the final Close are timed: decoding the corpus
+// same records already serialised and compressed as the store keeps them
+// (the store's ceiling: no validation, no classification, no undo log, no
+// date index, no encoding or compression in the timed part). Only the writes and the final Close are timed: decoding the corpus
 // into each batch, and the raw path's serialisation, happen with the clock
 // stopped. Close is timed because Badger finishes flushing and compacting
 // in the background, so leaving it out would leave out part of the work.
@@ -87,14 +83,15 @@ func runImport(ctx context.Context, tmp string, data *corpus, batch int) (import
 	if err != nil {
 		return r, err
 	}
-	now := timestamppb.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
-	opts := proto.MarshalOptions{Deterministic: true}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	keys := make([][]byte, 0, batch)
 	vals := make([][]byte, 0, batch)
 	err = data.chunks(batch, func(b []*recordv1.Incident) error {
 		keys, vals = keys[:0], vals[:0]
 		for _, inc := range b {
-			v, err := opts.Marshal(&nodev1.StoredIncident{Incident: inc, Version: 1, CreatedAt: now, UpdatedAt: now})
+			// The very bytes the store keeps (encoded and compressed),
+			// made with the clock stopped.
+			v, err := s.StoredValue(inc, now)
 			if err != nil {
 				return err
 			}
