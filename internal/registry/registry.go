@@ -32,6 +32,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -300,24 +301,35 @@ func Dimensions() []Dimension {
 	}
 }
 
+// byID indexes the registry once: Dimensions builds its value lists from
+// the enums' descriptors, which lookups on hot paths (the differencing
+// guard, the engine's query compiler) should not repeat per call. The
+// registry is constant, so the index is too.
+var byID = sync.OnceValues(func() (map[string]Measure, map[string]Dimension) {
+	ms := map[string]Measure{}
+	for _, m := range Measures() {
+		ms[m.ID] = m
+	}
+	ds := map[string]Dimension{}
+	for _, d := range Dimensions() {
+		ds[d.ID] = d
+	}
+	return ms, ds
+})
+
 // MeasureByID returns the measure with that id.
 func MeasureByID(id string) (Measure, bool) {
-	for _, m := range Measures() {
-		if m.ID == id {
-			return m, true
-		}
-	}
-	return Measure{}, false
+	ms, _ := byID()
+	m, ok := ms[id]
+	return m, ok
 }
 
-// DimensionByID returns the dimension with that id.
+// DimensionByID returns the dimension with that id. Its Values are shared:
+// callers must not change them.
 func DimensionByID(id string) (Dimension, bool) {
-	for _, d := range Dimensions() {
-		if d.ID == id {
-			return d, true
-		}
-	}
-	return Dimension{}, false
+	_, ds := byID()
+	d, ok := ds[id]
+	return d, ok
 }
 
 // Applies reports whether dimension d may classify measure m: incident
