@@ -28,6 +28,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"sort"
 	"sync"
 
 	"github.com/vrs-federation/vrs/node/engine"
@@ -66,8 +67,9 @@ type Result struct {
 	Exposed int
 }
 
-// bookKey names the book of a measure.
+// bookKey names the book of a measure (see measureOf).
 func bookKey(measure, feesCurrency string) string {
+	measure = measureOf(measure)
 	if measure == "fees_paid" {
 		return measure + "/" + feesCurrency
 	}
@@ -298,6 +300,29 @@ func (g *Guard) Check(q *queryv1.AggregateQuery, cells []*queryv1.Cell, rule Rul
 	for ci, c := range classes {
 		if rule.small(c.Size) {
 			protect([]int{ci})
+		}
+	}
+	// The parts split classes of the cells asked; the union of a class's
+	// pieces is what those cells single out, so it is protected too.
+	if len(parts) > 0 {
+		byAsked := map[string][]int{}
+		var order []string
+		for ci, c := range classes {
+			k := fmt.Sprint(c.Scopes[:sort.SearchInts(c.Scopes, parts[0])])
+			if _, ok := byAsked[k]; !ok {
+				order = append(order, k)
+			}
+			byAsked[k] = append(byAsked[k], ci)
+		}
+		for _, k := range order {
+			group := byAsked[k]
+			var size int64
+			for _, ci := range group {
+				size += classes[ci].Size
+			}
+			if len(group) > 1 && rule.small(size) {
+				protect(group)
+			}
 		}
 	}
 	for _, i := range parts {

@@ -24,10 +24,31 @@ type scope struct {
 // noBound stands for an open end of the period.
 const noBound = int64(1) << 40
 
+// asSuspects spells the measures that count suspects by legal status as
+// what they count, so that their cells and suspects cells are compared:
+// convictions of X are the suspects of X convicted, and 14 convictions in
+// Q1 minus 11 convicted suspects in January-February give March's.
+var asSuspects = map[string][]string{
+	"convictions":  {"CONVICTED"},
+	"prosecutions": {"ACQUITTED", "CONVICTED", "PROSECUTED"},
+}
+
+// measureOf returns the measure a cell of measure m is kept under.
+func measureOf(m string) string {
+	if _, ok := asSuspects[m]; ok {
+		return "suspects"
+	}
+	return m
+}
+
 // cellScope returns the canonical scope of the cell with key in the answer
 // to q.
 func cellScope(q *queryv1.AggregateQuery, key []string) scope {
 	raw := engine.CellScope(q, key)
+	if statuses, ok := asSuspects[raw.GetMeasure()]; ok {
+		raw.Measure = "suspects"
+		raw.Filters = append(raw.Filters, &queryv1.Filter{Dimension: "legal_status", Values: statuses})
+	}
 	s := scope{from: -noBound, to: noBound}
 	if d, ok := registry.ParseDate(raw.GetPeriodFrom()); ok {
 		s.from = days(d)
@@ -60,7 +81,7 @@ func cellScope(q *queryv1.AggregateQuery, key []string) scope {
 	filters = slices.CompactFunc(filters, func(a, b *queryv1.Filter) bool {
 		return a.GetDimension() == b.GetDimension() && slices.Equal(a.GetValues(), b.GetValues())
 	})
-	s.q = &queryv1.AggregateQuery{Measure: q.GetMeasure(), Filters: filters}
+	s.q = &queryv1.AggregateQuery{Measure: raw.GetMeasure(), Filters: filters}
 	if s.from > -noBound {
 		s.q.PeriodFrom = date(s.from)
 	}
