@@ -104,10 +104,14 @@ func New(cfg Config) (*Answerer, error) {
 }
 
 // remember rebuilds the differencing guard's memory from the audit log:
-// every aggregate answer the node has disclosed.
+// every aggregate answer the node has disclosed. A fees_paid answer is
+// remembered under the currency it states; answers from before answers
+// stated it are left out (with a warning), since the agreement's currency
+// may have changed since and a cell remembered under the wrong currency
+// would stand for other records.
 func (a *Answerer) remember() error {
-	cur := a.cfg.Agreement.Current().FeesCurrency
 	var from uint64
+	unknownCurrency := 0
 	for {
 		es, err := a.cfg.Audit.List(from, 1000)
 		if err != nil {
@@ -121,9 +125,18 @@ func (a *Answerer) remember() error {
 			if err := proto.Unmarshal(e.GetAnswer(), body); err != nil {
 				return fmt.Errorf("answerer: audit entry %d: %w", e.GetSequence(), err)
 			}
-			a.guard.Record(e.GetAggregate(), body.GetAggregate().GetCells(), cur)
+			res := body.GetAggregate()
+			cur := res.GetFeesCurrency()
+			if m, _ := registry.MeasureByID(res.GetMeasure()); m.Sum && cur == "" {
+				unknownCurrency++
+				continue
+			}
+			a.guard.Record(e.GetAggregate(), res.GetCells(), cur)
 		}
 		if len(es) < 1000 {
+			if unknownCurrency > 0 {
+				a.log.Warn("fees_paid answers without their currency left out of the differencing guard's memory", "answers", unknownCurrency)
+			}
 			return nil
 		}
 		from = es[len(es)-1].GetSequence() + 1
@@ -200,6 +213,9 @@ func (a *Answerer) decide(ag *agreement.Agreement, requester string, q *queryv1.
 		Cells:    cells,
 		Rounding: ag.Rounding,
 		MinCell:  int32(ag.MinCell),
+	}
+	if m, _ := registry.MeasureByID(q.GetMeasure()); m.Sum {
+		res.FeesCurrency = ag.FeesCurrency
 	}
 	why := explain(ag, q, sum, st)
 	if withheld > 0 {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/vrs-federation/vrs/node/engine/enginetest"
 	federationv1 "github.com/vrs-federation/vrs/proto/vrs/federation/v1"
 	nodev1 "github.com/vrs-federation/vrs/proto/vrs/node/v1"
@@ -95,3 +97,49 @@ func TestDifferencingGuard(t *testing.T) {
 		}
 	}
 }
+
+// TestFeesCurrencyRemembered: a fees_paid answer states its currency, and
+// the guard's memory is rebuilt under it; an older answer that does not
+// state it is left out of the memory with a warning, rather than
+// remembered under whatever currency the agreement has now.
+func TestFeesCurrencyRemembered(t *testing.T) {
+	f := newFixture(t)
+	a, _ := f.answerer(t.Context(), t.Fatalf, demoAgreementFees, incidents(12))
+	q := &queryv1.AggregateQuery{Measure: "fees_paid", GroupBy: []string{"transport_mode"}}
+	ans, err := a.Answer(t.Context(), hub, &federationv1.Task{TaskId: "fees", Query: &federationv1.Task_Aggregate{Aggregate: q}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.verify(t, ans).GetAggregate().GetFeesCurrency(); got != "USD" {
+		t.Fatalf("fees_paid answer states currency %q, want USD", got)
+	}
+	// An answer recorded before answers stated their currency.
+	old := &federationv1.AnswerBody{TaskId: "old-fees", Country: "THA",
+		Outcome: &federationv1.AnswerBody_Aggregate{Aggregate: &queryv1.AggregateResult{Measure: "fees_paid", Cells: []*queryv1.Cell{{Value: 7, Status: queryv1.CellStatus_CELL_STATUS_EXACT}}}}}
+	raw, err := proto.Marshal(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.log.Append(t.Context(), &nodev1.AuditEntry{TaskId: "old-fees", Requester: hub, Aggregate: &queryv1.AggregateQuery{Measure: "fees_paid"},
+		Decision: nodev1.AuditDecision_AUDIT_DECISION_DISCLOSED, Answer: raw}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := f.answerer(t.Context(), t.Fatalf, demoAgreementFees, incidents(12))
+	if got := b.guard.Len(); got != a.guard.Len() {
+		t.Errorf("after restart the guard remembers %d cells, before %d: the answer without a currency was not left out", got, a.guard.Len())
+	}
+	if !strings.Contains(f.logs.String(), "without their currency") {
+		t.Error("no warning about the fees_paid answer without its currency")
+	}
+}
+
+const demoAgreementFees = `agreement "cau-regional" {
+  version       = 1
+  recipients    = ["spiffe://vrs.local/hub"]
+  min_cell      = 1
+  rounding      = "none"
+  max_group_by  = 2
+  fees_currency = "USD"
+  measure "fees_paid" { dimensions = ["transport_mode"] }
+}
+`

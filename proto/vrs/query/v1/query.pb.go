@@ -397,7 +397,10 @@ type AggregateResult struct {
 	// The rounding rule applied: "none" or "rr3".
 	Rounding string `protobuf:"bytes,4,opt,name=rounding,proto3" json:"rounding,omitempty"`
 	// The minimum cell size applied: exact values below it are suppressed.
-	MinCell       int32 `protobuf:"varint,5,opt,name=min_cell,json=minCell,proto3" json:"min_cell,omitempty"`
+	MinCell int32 `protobuf:"varint,5,opt,name=min_cell,json=minCell,proto3" json:"min_cell,omitempty"`
+	// For fees_paid, the ISO 4217 currency the fees are summed in (the
+	// agreement's fees_currency); empty for other measures.
+	FeesCurrency  string `protobuf:"bytes,6,opt,name=fees_currency,json=feesCurrency,proto3" json:"fees_currency,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -465,6 +468,13 @@ func (x *AggregateResult) GetMinCell() int32 {
 		return x.MinCell
 	}
 	return 0
+}
+
+func (x *AggregateResult) GetFeesCurrency() string {
+	if x != nil {
+		return x.FeesCurrency
+	}
+	return ""
 }
 
 // ExtractQuery asks for a redacted extract: record-level rows holding only
@@ -1018,13 +1028,14 @@ const file_vrs_query_v1_query_proto_rawDesc = "" +
 	"\x04Cell\x12\x10\n" +
 	"\x03key\x18\x01 \x03(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x03R\x05value\x120\n" +
-	"\x06status\x18\x03 \x01(\x0e2\x18.vrs.query.v1.CellStatusR\x06status\"\xa7\x01\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x18.vrs.query.v1.CellStatusR\x06status\"\xcc\x01\n" +
 	"\x0fAggregateResult\x12\x18\n" +
 	"\ameasure\x18\x01 \x01(\tR\ameasure\x12\x19\n" +
 	"\bgroup_by\x18\x02 \x03(\tR\agroupBy\x12(\n" +
 	"\x05cells\x18\x03 \x03(\v2\x12.vrs.query.v1.CellR\x05cells\x12\x1a\n" +
 	"\brounding\x18\x04 \x01(\tR\brounding\x12\x19\n" +
-	"\bmin_cell\x18\x05 \x01(\x05R\aminCell\"\x96\x01\n" +
+	"\bmin_cell\x18\x05 \x01(\x05R\aminCell\x12#\n" +
+	"\rfees_currency\x18\x06 \x01(\tR\ffeesCurrency\"\x96\x01\n" +
 	"\fExtractQuery\x12\x18\n" +
 	"\aextract\x18\x01 \x01(\tR\aextract\x12.\n" +
 	"\afilters\x18\x02 \x03(\v2\x14.vrs.query.v1.FilterR\afilters\x12\x1f\n" +
