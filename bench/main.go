@@ -333,7 +333,7 @@ func importTable(r importResult) *table {
 		fmt.Sprintf("%.2f×", frac), fmt.Sprintf("≥ 50,000/s: %s; ≥ 0.5× raw: %s", met(sr >= targetImportRate), met(frac >= targetImportFrac)))
 	t.add("raw kv.Batch of the serialised records", secs(r.raw), thousands(int64(rr)), secs(r.rawCPU), mb(r.rawBytes), "1.00×", "(the ceiling)")
 	t.note("store.BulkLoad validates, classifies against the store, encodes, writes an undo log, the records and the date index, and commits the count.")
-	t.note("The raw path writes rec/i/<ref> → deterministic StoredIncident bytes serialised beforehand with the clock stopped: no validation, no undo log, no index.")
+	t.note("The raw path writes rec/i/<ref> → the very values the store keeps (StoredIncident bytes, zstd-compressed) made beforehand with the clock stopped: no validation, no encoding, no compression, no undo log, no index.")
 	return t
 }
 
