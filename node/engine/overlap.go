@@ -108,6 +108,7 @@ func (s *overlapScan) run() {
 		inc    = make([]int, 0, len(cs)) // scopes whose incident part row r passes
 		sig    = make([]uint64, s.words)
 		sigBuf = make([]byte, 8*s.words)
+		lists  [][]int
 	)
 	for r := range e.alive {
 		if !e.alive[r] {
@@ -117,13 +118,9 @@ func (s *overlapScan) run() {
 			continue
 		}
 		inc = inc[:0]
-		for _, i := range idx.always {
-			if s.incidentIn(cs[i], r, buf) {
-				inc = append(inc, i)
-			}
-		}
-		for _, x := range idx.by {
-			for _, i := range x.scopes[e.incCode(x.d, r)] {
+		lists = idx.candidates(e, r, lists)
+		for _, l := range lists {
+			for _, i := range l {
 				if s.incidentIn(cs[i], r, buf) {
 					inc = append(inc, i)
 				}
@@ -177,70 +174,86 @@ func (s *overlapScan) run() {
 	}
 }
 
-// scopeIndex narrows the scopes a row is tested against: most scopes
-// (the cells of a table) each allow one value of some single-valued
-// incident dimension, so a row needs testing only against the scopes
-// allowing its own value.
+// scopeIndex narrows the scopes a row is tested against: to those whose
+// period holds the row's month and, for scopes that allow one value (or a
+// few) of some single-valued incident dimension, as the cells of a table
+// do, to those allowing the row's own value.
 type scopeIndex struct {
-	always []int // scopes tested on every row
-	by     []dimIndex
+	byMonth [][]int // scopes without such a dimension, by month
+	by      []dimIndex
 }
 
 type dimIndex struct {
 	d      dim
-	scopes [][]int // by the row's code of d
+	card   int
+	scopes [][]int // by month*card + the row's code of d
 }
 
-// index files each scope under the single-valued incident filter (or
-// month) allowing the fewest codes, when that is under half of them.
+// candidates returns the lists of scopes row r may lie in.
+func (ix *scopeIndex) candidates(e *Engine, r int, out [][]int) [][]int {
+	m := int(e.month[r] - e.minMonth)
+	out = append(out[:0], ix.byMonth[m])
+	for _, x := range ix.by {
+		out = append(out, x.scopes[m*x.card+int(e.incCode(x.d, r))])
+	}
+	return out
+}
+
+// index files each scope under the months its period covers and, when it
+// has one, the single-valued incident filter allowing the fewest codes
+// (fewer than half of them).
 func (s *overlapScan) index() scopeIndex {
 	e := s.e
-	var ix scopeIndex
+	nMonths := e.card(dMonth)
+	ix := scopeIndex{byMonth: make([][]int, nMonths)}
 	pos := map[dim]int{}
+	months := make([]bool, nMonths)
 	for i, c := range s.cs {
-		best, bestN := dim(-1), 0
-		consider := func(d dim, tab []bool) {
-			n := 0
-			for _, ok := range tab {
-				if ok {
-					n++
-				}
-			}
-			if n*2 < len(tab) && (best < 0 || n < bestN) {
-				best, bestN = d, n
-			}
-		}
-		for _, f := range c.incFilters {
-			if !multiValued(f.d) {
-				consider(f.d, f.tab)
-			}
-		}
-		months := make([]bool, e.card(dMonth))
 		for m := range months {
 			mo := e.minMonth + int32(m)
 			first, last := monthDay(mo), monthDay(mo+1)-1
 			months[m] = last >= c.dayFrom && first <= c.dayTo && (c.monthOK == nil || c.monthOK[m])
 		}
-		consider(dMonth, months)
-		if best < 0 {
-			ix.always = append(ix.always, i)
-			continue
-		}
-		tab := months
+		var best []bool
+		bestDim, bestN := dim(-1), 0
 		for _, f := range c.incFilters {
-			if f.d == best {
-				tab = f.tab
+			if multiValued(f.d) {
+				continue
+			}
+			n := 0
+			for _, ok := range f.tab {
+				if ok {
+					n++
+				}
+			}
+			if n*2 < len(f.tab) && (best == nil || n < bestN) {
+				best, bestDim, bestN = f.tab, f.d, n
 			}
 		}
-		p, ok := pos[best]
+		if best == nil {
+			for m, ok := range months {
+				if ok {
+					ix.byMonth[m] = append(ix.byMonth[m], i)
+				}
+			}
+			continue
+		}
+		p, ok := pos[bestDim]
 		if !ok {
 			p = len(ix.by)
-			pos[best] = p
-			ix.by = append(ix.by, dimIndex{d: best, scopes: make([][]int, e.card(best))})
+			pos[bestDim] = p
+			card := e.card(bestDim)
+			ix.by = append(ix.by, dimIndex{d: bestDim, card: card, scopes: make([][]int, nMonths*card)})
 		}
-		for code, ok := range tab {
-			if ok {
-				ix.by[p].scopes[code] = append(ix.by[p].scopes[code], i)
+		x := &ix.by[p]
+		for m, inMonth := range months {
+			if !inMonth {
+				continue
+			}
+			for code, ok := range best {
+				if ok {
+					x.scopes[m*x.card+code] = append(x.scopes[m*x.card+code], i)
+				}
 			}
 		}
 	}
