@@ -139,10 +139,13 @@ func (s *overlapScan) run() {
 				s.add(sig, sigBuf, 1, s.size(c0, r))
 				continue
 			}
-			var n int64
-			for x := starts[r]; x < starts[r]+counts[r]; x++ {
-				if personCounts(c0.kind, p.packed(x)) {
-					n++
+			n := int64(counts[r]) // every migrant or suspect counts
+			if c0.kind != mPersons {
+				n = 0
+				for x := starts[r]; x < starts[r]+counts[r]; x++ {
+					if personCounts(c0.kind, p.packed(x)) {
+						n++
+					}
 				}
 			}
 			if n > 0 {
