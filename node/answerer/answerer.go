@@ -175,6 +175,25 @@ func (a *Answerer) decide(ag *agreement.Agreement, requester string, q *queryv1.
 	if r := ag.Check(q, requester); r != nil {
 		return outcome{refusal: r, explanation: []string{"refused: " + r.GetReason()}}
 	}
+	// The cells and the differencing guard must see the same records: an
+	// import landing between them would make the guard judge other figures
+	// than those sent. So the answer is computed again when the data moved
+	// meanwhile (under a busy import, the last attempt stands).
+	for attempt := 1; ; attempt++ {
+		gen := a.cfg.Engine.Generation()
+		out := a.decideAggregate(ag, q)
+		if a.cfg.Engine.Generation() == gen || out.result == nil || attempt == maxAttempts {
+			return out
+		}
+	}
+}
+
+// maxAttempts bounds how often an aggregate answer is computed again
+// because records changed while it was computed.
+const maxAttempts = 3
+
+// decideAggregate computes, protects and explains the cells of q.
+func (a *Answerer) decideAggregate(ag *agreement.Agreement, q *queryv1.AggregateQuery) outcome {
 	raw, st, err := a.cfg.Engine.AggregateStats(q, engine.WithFeesCurrency(ag.FeesCurrency))
 	if err != nil {
 		// The engine's errors name query parts only, never a record; they

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vrs-federation/vrs/internal/registry"
 	recordv1 "github.com/vrs-federation/vrs/proto/vrs/record/v1"
@@ -161,7 +162,8 @@ func enumCode(n, max int32) uint8 {
 // Engine is the columnar projection. It is safe for concurrent use:
 // aggregates share a read lock, record changes take the write lock.
 type Engine struct {
-	mu sync.RWMutex
+	mu         sync.RWMutex
+	generation atomic.Uint64 // see Generation
 
 	rows map[string]uint32 // national_ref → row; never leaves the engine
 	free []uint32
@@ -258,8 +260,13 @@ func (e *Engine) Rejected() int {
 func (e *Engine) Add(inc *recordv1.Incident) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.generation.Add(1)
 	return e.upsert(inc)
 }
+
+// Generation counts the changes projected so far: two reads that see the
+// same generation saw the same data.
+func (e *Engine) Generation() uint64 { return e.generation.Load() }
 
 // Apply is the record store's observer: old is nil on create, new is nil
 // on delete. An incident that cannot be projected is dropped and counted in
@@ -267,6 +274,7 @@ func (e *Engine) Add(inc *recordv1.Incident) error {
 func (e *Engine) Apply(old, new *recordv1.Incident) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.generation.Add(1)
 	if new == nil {
 		if old != nil {
 			e.remove(old.GetNationalRef())

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vrs-federation/vrs/node/engine/enginetest"
 	queryv1 "github.com/vrs-federation/vrs/proto/vrs/query/v1"
+	recordv1 "github.com/vrs-federation/vrs/proto/vrs/record/v1"
 )
 
 // TestOverlapsMatchAggregate checks Overlaps against Aggregate: the units
@@ -72,5 +73,29 @@ func TestOverlapsRejectsGroupedScopes(t *testing.T) {
 	_, err = e.Overlaps([]*queryv1.AggregateQuery{{Measure: "incidents"}, {Measure: "migrants"}})
 	if err == nil {
 		t.Fatal("scopes of two measures were accepted")
+	}
+}
+
+// TestGeneration: every change moves the generation, reads do not.
+func TestGeneration(t *testing.T) {
+	e := New()
+	g0 := e.Generation()
+	inc := &recordv1.Incident{NationalRef: "G-1", DetectedOn: "2025-01-02"}
+	if err := e.Add(inc); err != nil {
+		t.Fatal(err)
+	}
+	g1 := e.Generation()
+	if g1 == g0 {
+		t.Fatal("Add did not move the generation")
+	}
+	if _, err := e.Aggregate(&queryv1.AggregateQuery{Measure: "incidents"}); err != nil {
+		t.Fatal(err)
+	}
+	if e.Generation() != g1 {
+		t.Fatal("a read moved the generation")
+	}
+	e.Apply(inc, nil)
+	if e.Generation() == g1 {
+		t.Fatal("Apply did not move the generation")
 	}
 }
