@@ -92,10 +92,19 @@ func (b Badger) Errorf(f string, a ...any) { b.L.Error(trim(f, a)) }
 // Warningf logs at warn level.
 func (b Badger) Warningf(f string, a ...any) { b.L.Warn(trim(f, a)) }
 
-// Infof logs at debug level.
-func (b Badger) Infof(f string, a ...any) { b.L.Debug(trim(f, a)) }
+// Infof logs at debug level. Badger calls Infof and Debugf on its write
+// path, so a line the level drops is not even formatted.
+func (b Badger) Infof(f string, a ...any) {
+	if b.L.IsDebug() {
+		b.L.Debug(trim(f, a))
+	}
+}
 
 // Debugf logs at trace level.
-func (b Badger) Debugf(f string, a ...any) { b.L.Trace(trim(f, a)) }
+func (b Badger) Debugf(f string, a ...any) {
+	if b.L.IsTrace() {
+		b.L.Trace(trim(f, a))
+	}
+}
 
 func trim(f string, a []any) string { return strings.TrimSpace(fmt.Sprintf(f, a...)) }

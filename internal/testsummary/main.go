@@ -67,6 +67,13 @@ func summarize(r io.Reader, w io.Writer, prefixes []string) (failed bool, err er
 			fmt.Fprintln(w, string(line))
 			continue
 		}
+		if e.Action == "build-output" {
+			// A compiler's message (go test -json reports the build as
+			// events since Go 1.24): without it a failed build says only
+			// "build failed".
+			fmt.Fprint(w, e.Output)
+			continue
+		}
 		if e.Test == "" {
 			switch e.Action {
 			case "output":

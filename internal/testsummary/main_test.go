@@ -23,6 +23,7 @@ func TestSummarize(t *testing.T) {
 		`{"Action":"pass","Package":"p","Test":"TestOther"}`,
 		`{"Action":"fail","Package":"p","Test":"TestRelFaults","Elapsed":6}`,
 		`{"Action":"fail","Package":"p","Elapsed":7}`,
+		`{"ImportPath":"bf","Action":"build-output","Output":"bf/x.go:3:2: undefined: y\n"}`,
 	}, "\n")
 	var out strings.Builder
 	failed, err := summarize(strings.NewReader(in), &out, []string{"TestRel"})
@@ -35,6 +36,7 @@ func TestSummarize(t *testing.T) {
 	got := out.String()
 	for _, want := range []string{
 		"| TestRelFaults/node partitioned | pass | 5.2s |",
+		"bf/x.go:3:2: undefined: y",
 		"| TestRelFaults/slow link | **FAIL** | 1s |",
 		`| TestRelAttacks/differencing | skipped: KNOWN LIMITATION: a \| b | 0s |`,
 		"| TestRelAttacks/margin | skipped: KNOWN LIMITATION: margin | 0s |",
