@@ -109,10 +109,10 @@ func (s *RecordService) rpcError(op string, err error) error {
 		return connect.NewError(connect.CodeResourceExhausted, err)
 	case errors.Is(err, kv.ErrDiskFull):
 		// The agency's importer can say what is wrong and retry the same
-		// batch once the node's operator has made room; nothing of it
-		// was stored.
+		// batch (or delete) once the node's operator has made room;
+		// nothing of it was stored.
 		s.log.Error("record store refuses writes: disk full", "op", op, "error", err)
-		return connect.NewError(connect.CodeResourceExhausted, errors.New("the node's disk is full; nothing of this batch was stored"))
+		return connect.NewError(connect.CodeResourceExhausted, errors.New("the node's disk is full; nothing was stored"))
 	case errors.Is(err, store.ErrInvalid):
 		return connect.NewError(connect.CodeInvalidArgument, err)
 	case errors.Is(err, context.Canceled):

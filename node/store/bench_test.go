@@ -18,7 +18,6 @@ import (
 	"github.com/vrs-federation/vrs/internal/kv"
 	"github.com/vrs-federation/vrs/internal/logging"
 	"github.com/vrs-federation/vrs/internal/synth"
-	nodev1 "github.com/vrs-federation/vrs/proto/vrs/node/v1"
 	recordv1 "github.com/vrs-federation/vrs/proto/vrs/record/v1"
 )
 
@@ -197,7 +196,7 @@ func BenchmarkBulkLoad(b *testing.B) {
 	}
 	vals := make([][]byte, n)
 	for i, inc := range incs {
-		v, err := marshalOpts.Marshal(&nodev1.StoredIncident{Incident: inc, Version: 1, CreatedAt: now, UpdatedAt: now})
+		v, err := marshalStored(inc, 1, now, now)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -253,11 +253,7 @@ func TestRollbackUnreadableRecord(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
 	c := newClock()
-	db := openDB(t, dir)
-	s, err := New(Config{DB: db, Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, db := openStore(t, dir, c)
 	if _, err := s.Upsert(ctx, []*recordv1.Incident{richIncident("A", "2026-01-01")}); err != nil {
 		t.Fatal(err)
 	}
