@@ -31,6 +31,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/vrs-federation/vrs/internal/registry"
 	"github.com/vrs-federation/vrs/node/engine"
 	queryv1 "github.com/vrs-federation/vrs/proto/vrs/query/v1"
 )
@@ -67,10 +68,11 @@ type Result struct {
 	Exposed int
 }
 
-// bookKey names the book of a measure (see measureOf).
+// bookKey names the book of a measure (see measureOf); sums of money are
+// kept per currency.
 func bookKey(measure, feesCurrency string) string {
 	measure = measureOf(measure)
-	if measure == "fees_paid" {
+	if m, _ := registry.MeasureByID(measure); m.Sum {
 		return measure + "/" + feesCurrency
 	}
 	return measure
@@ -206,6 +208,7 @@ func (g *Guard) Check(q *queryv1.AggregateQuery, cells []*queryv1.Cell, rule Rul
 	index := map[string]int{}
 	var scopes []*queryv1.AggregateQuery
 	var histPub, histSens []int
+	var published, suppressed []scope // what pieces cuts, and what else cuts time
 	addScope := func(s scope) int {
 		if i, ok := index[s.key]; ok {
 			return i
@@ -218,41 +221,27 @@ func (g *Guard) Check(q *queryv1.AggregateQuery, cells []*queryv1.Cell, rule Rul
 		i := addScope(hist[h])
 		if h < nHistPub {
 			histPub = append(histPub, i)
+			published = append(published, hist[h])
 		} else {
 			histSens = append(histSens, i)
+			suppressed = append(suppressed, hist[h])
 		}
 	}
 	pubIdx := make([]int, len(pub))
 	for k, c := range pub {
 		pubIdx[k] = addScope(c.s)
+		published = append(published, c.s)
 	}
 	sensIdx := make([]int, len(sens))
 	for k, c := range sens {
 		sensIdx[k] = addScope(c.s)
+		suppressed = append(suppressed, c.s)
 	}
 	// Parts of published cells nobody asked for, which subtraction of
 	// other cells could still isolate: each cell cut to one stretch of time
 	// between the periods asked, or to one value of a filter listing several.
 	var parts []int
-	var published []scope
-	for _, h := range relevant {
-		if h < nHistPub {
-			published = append(published, hist[h])
-		}
-	}
-	for _, c := range pub {
-		published = append(published, c.s)
-	}
-	cutters := slices.Clone(published)
-	for _, h := range relevant {
-		if h >= nHistPub {
-			cutters = append(cutters, hist[h])
-		}
-	}
-	for _, c := range sens {
-		cutters = append(cutters, c.s)
-	}
-	for _, s := range pieces(published, cutters) {
+	for _, s := range pieces(published, append(slices.Clone(published), suppressed...)) {
 		if _, ok := index[s.key]; !ok {
 			parts = append(parts, addScope(s))
 		}
