@@ -16,7 +16,6 @@ import (
 	// downloads nor links it.
 	duckdb "github.com/duckdb/duckdb-go/v2"
 
-	"github.com/vrs-federation/vrs/internal/registry"
 	recordv1 "github.com/vrs-federation/vrs/proto/vrs/record/v1"
 )
 
@@ -98,23 +97,18 @@ func openDuckDB(ctx context.Context) (*duckDB, error) {
 // add appends one incident and its migrants, spelt exactly as the SQLite
 // loader spells them.
 func (d *duckDB) add(inc *recordv1.Incident) error {
-	t, ok := registry.ParseDate(inc.GetDetectedOn())
-	if !ok {
-		return fmt.Errorf("incident %d: bad detected_on", d.nextID)
+	s, err := spell(inc)
+	if err != nil {
+		return fmt.Errorf("incident %d: %w", d.nextID+1, err)
 	}
 	d.nextID++
-	year := int32(t.Year())
-	origin := keyOr(inc.GetRoute().GetOrigin(), registry.Unknown)
-	dest := keyOr(inc.GetRoute().GetDestination(), registry.Unknown)
-	if err := d.inc.AppendRow(d.nextID, inc.GetDetectedOn(), year,
-		registry.PeriodKey(registry.GranularityMonth, t.Year(), int(t.Month())),
-		registry.EnumKey(inc.GetTransportMode()), origin, dest); err != nil {
+	year := int32(s.year) // the appender wants the column's own type
+	if err := d.inc.AppendRow(d.nextID, s.date, year, s.month, s.mode, s.origin, s.dest); err != nil {
 		return fmt.Errorf("duckdb append: %w", err)
 	}
 	d.rows.incidents++
-	for _, p := range inc.GetMigrants() {
-		if err := d.mig.AppendRow(d.nextID, year, keyOr(p.GetCitizenship(), registry.Unknown),
-			registry.SexKey(p.GetSex()), origin, dest); err != nil {
+	for _, p := range s.migrants {
+		if err := d.mig.AppendRow(d.nextID, year, p.citizenship, p.sex, s.origin, s.dest); err != nil {
 			return fmt.Errorf("duckdb append: %w", err)
 		}
 		d.rows.migrants++

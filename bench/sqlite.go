@@ -172,26 +172,52 @@ func keyOr(v, missing string) string {
 	return v
 }
 
-// add inserts one incident and its migrants, already spelt as cell keys.
-func (l *loader) add(inc *recordv1.Incident) error {
+// spelt is one incident as the peers' tables hold it, every value spelt
+// as the engine spells its cell keys. SQLite and DuckDB load the same
+// spelling, so their answers can be compared cell by cell.
+type spelt struct {
+	date, month, mode, origin, dest string
+	year                            int
+	migrants                        []speltPerson
+}
+
+type speltPerson struct{ citizenship, sex string }
+
+// spell spells one incident for the peers.
+func spell(inc *recordv1.Incident) (spelt, error) {
 	t, ok := registry.ParseDate(inc.GetDetectedOn())
 	if !ok {
-		return fmt.Errorf("incident %d: bad detected_on", l.nextID)
+		return spelt{}, fmt.Errorf("bad detected_on %q", inc.GetDetectedOn())
+	}
+	s := spelt{
+		date:   inc.GetDetectedOn(),
+		year:   t.Year(),
+		month:  registry.PeriodKey(registry.GranularityMonth, t.Year(), int(t.Month())),
+		mode:   registry.EnumKey(inc.GetTransportMode()),
+		origin: keyOr(inc.GetRoute().GetOrigin(), registry.Unknown),
+		dest:   keyOr(inc.GetRoute().GetDestination(), registry.Unknown),
+	}
+	for _, p := range inc.GetMigrants() {
+		s.migrants = append(s.migrants, speltPerson{keyOr(p.GetCitizenship(), registry.Unknown), registry.SexKey(p.GetSex())})
+	}
+	return s, nil
+}
+
+// add inserts one incident and its migrants.
+func (l *loader) add(inc *recordv1.Incident) error {
+	s, err := spell(inc)
+	if err != nil {
+		return fmt.Errorf("incident %d: %w", l.nextID+1, err)
 	}
 	l.nextID++
-	year := int64(t.Year())
-	origin := keyOr(inc.GetRoute().GetOrigin(), registry.Unknown)
-	dest := keyOr(inc.GetRoute().GetDestination(), registry.Unknown)
-	l.inc = append(l.inc, l.nextID, inc.GetDetectedOn(), year,
-		registry.PeriodKey(registry.GranularityMonth, t.Year(), int(t.Month())),
-		registry.EnumKey(inc.GetTransportMode()), origin, dest)
+	year := int64(s.year)
+	l.inc = append(l.inc, l.nextID, s.date, year, s.month, s.mode, s.origin, s.dest)
 	l.incidents++
 	if err := l.flushFull(); err != nil {
 		return err
 	}
-	for _, p := range inc.GetMigrants() {
-		l.mig = append(l.mig, l.nextID, year, keyOr(p.GetCitizenship(), registry.Unknown),
-			registry.SexKey(p.GetSex()), origin, dest)
+	for _, p := range s.migrants {
+		l.mig = append(l.mig, l.nextID, year, p.citizenship, p.sex, s.origin, s.dest)
 		l.migrants++
 		if err := l.flushFull(); err != nil {
 			return err
